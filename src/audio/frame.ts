@@ -1,0 +1,34 @@
+/** The pipeline's unit of audio: 16 kHz mono int16 unless a stage says otherwise. */
+export interface AudioFrame {
+  samples: Int16Array;
+  sampleRate: number;
+  /** Position of the first sample on the stream's own timeline, in milliseconds. */
+  timestampMs: number;
+}
+
+export const PIPELINE_RATE = 16_000;
+
+export function durationMs(samples: number, sampleRate = PIPELINE_RATE): number {
+  return (samples * 1000) / sampleRate;
+}
+
+export function samplesFor(ms: number, sampleRate = PIPELINE_RATE): number {
+  return Math.round((ms * sampleRate) / 1000);
+}
+
+/** A hot source of audio frames; iteration ends when the signal aborts or the source runs dry. */
+export interface AudioSource {
+  frames(signal: AbortSignal): AsyncIterable<AudioFrame>;
+}
+
+export interface AudioSink {
+  /** Queues a frame; resolves when the sink can take more (back-pressure). */
+  write(frame: AudioFrame): Promise<void>;
+  /** Resolves when everything written has been played (or the signal aborts). */
+  drain(signal?: AbortSignal): Promise<void>;
+  /** Drops queued audio at once (barge-in) and says how much had really been played. */
+  clear(): { playedMs: number };
+  /** Milliseconds of audio actually played so far. */
+  readonly playedMs: number;
+  close(): Promise<void>;
+}
