@@ -21,3 +21,18 @@ export class AudioDeviceError extends KaiError {}
 
 /** A file is not audio we can read. */
 export class AudioFormatError extends KaiError {}
+
+/** One sentence for the user; never a stack trace. */
+export function describeError(err: unknown): string {
+  if (err instanceof KaiError) return err.message;
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const path = (err as NodeJS.ErrnoException).path;
+    if (code === 'ENOENT' && path) return `no such file: ${path}`;
+    if (code === 'EACCES' && path) return `permission denied: ${path}`;
+    if (code === 'EISDIR' && path) return `is a directory, not a file: ${path}`;
+    return `unexpected error: ${err.message.split('\n')[0]} (set KAI_DEBUG=1 for details)`;
+  }
+  return `unexpected error: ${String(err)}`;
+}
+

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import type { CommandIo } from './command.js';
-import { describeError, main } from './main.js';
+import { describeError } from '../errors.js';
+import { main } from './main.js';
 
 const controller = new AbortController();
 let interrupts = 0;

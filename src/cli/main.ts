@@ -1,4 +1,4 @@
-import { KaiError } from '../errors.js';
+import { describeError } from '../errors.js';
 import type { Command, CommandIo } from './command.js';
 
 /** Loaded lazily so `kai --help` and light commands never pay for onnxruntime or native audio modules. */
@@ -54,18 +54,3 @@ export async function main(argv: string[], io: CommandIo): Promise<number> {
     return 2;
   }
 }
-
-/** One sentence for the user; never a stack trace. */
-export function describeError(err: unknown): string {
-  if (err instanceof KaiError) return err.message;
-  if (err instanceof Error) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const path = (err as NodeJS.ErrnoException).path;
-    if (code === 'ENOENT' && path) return `no such file: ${path}`;
-    if (code === 'EACCES' && path) return `permission denied: ${path}`;
-    if (code === 'EISDIR' && path) return `is a directory, not a file: ${path}`;
-    return `unexpected error: ${err.message.split('\n')[0]} (set KAI_DEBUG=1 for details)`;
-  }
-  return `unexpected error: ${String(err)}`;
-}
-

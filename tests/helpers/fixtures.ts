@@ -62,3 +62,8 @@ export function silence(seconds: number): string {
 export function concat(name: string, parts: string[]): string {
   return soxCached(name, [...parts, '$OUT']);
 }
+
+/** Synthesized speech with leading and trailing silence trimmed, so its boundaries are known. */
+export function phrase(text: string, voice: Voice = { engine: 'espeak', voice: 'en-us' }): string {
+  return soxCached('phrase', [synth(text, voice), '$OUT', 'silence', '1', '0.01', '0.5%', 'reverse', 'silence', '1', '0.01', '0.5%', 'reverse']);
+}

@@ -1,0 +1,44 @@
+import { ModelError } from '../errors.js';
+import type { InferenceSession } from 'onnxruntime-node';
+
+export type OnnxRuntime = typeof import('onnxruntime-node');
+
+let runtime: Promise<OnnxRuntime> | undefined;
+
+/** onnxruntime-node is loaded on first use so commands that need no model start fast. */
+export function loadRuntime(): Promise<OnnxRuntime> {
+  runtime ??= import('onnxruntime-node');
+  return runtime;
+}
+
+/**
+ * Opens a model for streaming inference on one core: one intra-op thread keeps the
+ * always-on pipeline from competing with the rest of the box (measured: more threads do
+ * not make these small graphs faster per chunk).
+ */
+export async function openSession(path: string, label: string): Promise<InferenceSession> {
+  const ort = await loadRuntime();
+  try {
+    return await ort.InferenceSession.create(path, {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new ModelError(`${label} at ${path} could not be loaded as an ONNX model (${reason})`, { cause: err });
+  }
+}
+
+export function inputName(session: InferenceSession, index = 0): string {
+  const name = session.inputNames[index];
+  if (name === undefined) throw new ModelError(`model has no input #${index}`);
+  return name;
+}
+
+export function outputName(session: InferenceSession, index = 0): string {
+  const name = session.outputNames[index];
+  if (name === undefined) throw new ModelError(`model has no output #${index}`);
+  return name;
+}
