@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../src/paths.js';
 
-export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const projectRoot = packageRoot;
 export const cacheDir = join(projectRoot, 'tests', '.cache');
 /** The wake-word models mirrored beside the project for tests and CI. */
 export const sharedModelsDir = resolve(projectRoot, '..', 'shared', 'models', 'openwakeword');
