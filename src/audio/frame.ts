@@ -28,7 +28,11 @@ export interface AudioSink {
   drain(signal?: AbortSignal): Promise<void>;
   /** Drops queued audio at once (barge-in) and says how much had really been played. */
   clear(): { playedMs: number };
-  /** Milliseconds of audio actually played so far. */
+  /**
+   * Milliseconds of audio actually played so far, counted from what the device consumed (never the
+   * wall clock: test devices play faster than real time). Audio dropped by clear() is not counted.
+   */
   readonly playedMs: number;
+  /** Releases the device or file; audio not yet played may be dropped, so drain() first to hear it all. */
   close(): Promise<void>;
 }

@@ -42,9 +42,7 @@ detection and speech segment as it happens, with a level meter on the terminal. 
       : MicSource.fromConfig(config, { frameSamples: 320 });
     const meter = !values.json && (io.stderr as NodeJS.WriteStream).isTTY === true;
     const print = printer(io, values.json, meter);
-    if (!values.json) {
-      io.stderr.write(`listening for ${wake.keywords.join(', ')} on ${values.stdin ? 'standard input' : `${config.audio.recorder}:${config.audio.captureDevice}`}; Ctrl+C stops\n`);
-    }
+    const banner = `listening for ${wake.keywords.join(', ')} on ${values.stdin ? 'standard input' : `${config.audio.recorder}:${config.audio.captureDevice}`}; Ctrl+C stops\n`;
 
     const stop = new AbortController();
     const onAbort = () => stop.abort();
@@ -53,6 +51,7 @@ detection and speech segment as it happens, with a level meter on the terminal. 
     let lastMeter = 0;
     try {
       for await (const frame of source.frames(stop.signal)) {
+        if (endMs === 0 && !values.json) io.stderr.write(banner); // once the device really delivers
         endMs = frame.timestampMs + (frame.samples.length * 1000) / frame.sampleRate;
         for (const hit of await wake.process(frame)) {
           print(hit.endMs, { type: 'wake', keyword: hit.keyword, score: Math.round(hit.score * 1e4) / 1e4, startMs: hit.startMs, endMs: hit.endMs });
