@@ -4,7 +4,7 @@ import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KaiError, ModelError, UsageError } from '../errors.js';
-import { findModel, isDownloadable, loadManifest, type BundledModel, type DownloadableModel, type Manifest } from './manifest.js';
+import { findModel, isDownloadable, loadManifest, type BundledModel, type DownloadableModel, type Manifest, type ModelEntry } from './manifest.js';
 import { modelPath, verifyFile } from './store.js';
 
 export interface PullProgress {
@@ -65,9 +65,7 @@ interface Context {
 
 export async function pullModels(options: PullOptions): Promise<PullResult[]> {
   const manifest = options.manifest ?? loadManifest();
-  const entries = options.names?.length
-    ? [...new Set(options.names.map((n) => findModel(n, manifest)))]
-    : manifest.models.filter(isDownloadable);
+  const entries = options.names?.length ? withDependencies(options.names.map((n) => findModel(n, manifest)), manifest) : manifest.models.filter(isDownloadable);
   const dir = options.dir;
   try {
     await mkdir(dir, { recursive: true });
@@ -118,6 +116,12 @@ export async function pullModels(options: PullOptions): Promise<PullResult[]> {
   if (failed.length === 1) throw new PullError(first.error.message, results, retryable);
   const summary = failed.map((r) => r.error.message).join('; ');
   throw new PullError(`${failed.length} of ${results.length} models were not installed: ${summary}`, results, retryable);
+}
+
+/** A wake-word head is useless without the shared feature models, so asking for one brings them along. */
+function withDependencies(requested: ModelEntry[], manifest: Manifest): ModelEntry[] {
+  const features = requested.some((e) => e.kind === 'wakeword-head') ? manifest.models.filter((e) => e.kind === 'wakeword-feature') : [];
+  return [...new Set([...features, ...requested])];
 }
 
 function parseSource(from: string | undefined, cwd: string): Source {

@@ -227,17 +227,19 @@ describe('pullModels from a local mirror folder', () => {
   it('copies and verifies the real files (relative --from, as CI does)', async () => {
     const from = relative(projectRoot, sharedModelsDir);
     const results = await pullModels({ dir, from, cwd: projectRoot, names: ['hey_jarvis', 'melspectrogram'] });
-    expect(results.map((r) => r.status)).toEqual(['installed', 'installed']);
-    expect(readdirSync(dir).sort()).toEqual(['hey_jarvis_v0.1.onnx', 'melspectrogram.onnx']);
+    // a head brings the shared feature models along, first
+    expect(results.map((r) => r.name)).toEqual(['melspectrogram', 'embedding', 'hey_jarvis']);
+    expect(results.map((r) => r.status)).toEqual(['installed', 'installed', 'installed']);
+    expect(readdirSync(dir).sort()).toEqual(['embedding_model.onnx', 'hey_jarvis_v0.1.onnx', 'melspectrogram.onnx']);
     expect(await verifyFile(join(dir, 'hey_jarvis_v0.1.onnx'), realManifest.models[2]!.sha256, 1271370)).toBe('ok');
   });
 
   it('names the file a mirror folder lacks', async () => {
     const mirror = tempDir('kai-mirror-');
-    copyFileSync(join(sharedModelsDir, 'alexa_v0.1.onnx'), join(mirror, 'alexa_v0.1.onnx'));
+    for (const f of ['alexa_v0.1.onnx', 'melspectrogram.onnx', 'embedding_model.onnx']) copyFileSync(join(sharedModelsDir, f), join(mirror, f));
     const err = await pullError(pullModels({ dir, from: mirror, names: ['alexa', 'hey_jarvis'] }));
     expect(err.message).toBe(`mirror folder ${mirror} has no hey_jarvis_v0.1.onnx`);
-    expect(err.results.map((r) => r.status)).toEqual(['installed', 'failed']);
+    expect(err.results.map((r) => r.status)).toEqual(['installed', 'installed', 'installed', 'failed']);
   });
 
   it('refuses a mirror folder that does not exist', async () => {
@@ -391,9 +393,9 @@ describe('kai models (command.run)', () => {
     const { io, stdout } = fakeIo({ XDG_CONFIG_HOME: config, KAI_MODELS_DIR: '' });
     expect(await command.run(['pull', 'hey_rhasspy'], io)).toBe(0);
     expect(stdout.text).toMatch(/^hey_rhasspy\s+installed$/m);
-    expect(readdirSync(dir)).toEqual(['hey_rhasspy_v0.1.onnx']);
+    expect(readdirSync(dir).sort()).toEqual(['embedding_model.onnx', 'hey_rhasspy_v0.1.onnx', 'melspectrogram.onnx']);
     expect(await command.run(['pull', 'alexa', '--dir', other], io)).toBe(0);
-    expect(readdirSync(other)).toEqual(['alexa_v0.1.onnx']);
+    expect(readdirSync(other).sort()).toEqual(['alexa_v0.1.onnx', 'embedding_model.onnx', 'melspectrogram.onnx']);
   });
 
   it('pull: draws a progress bar on a TTY', async () => {
@@ -406,7 +408,7 @@ describe('kai models (command.run)', () => {
 
   it('pull: prints each failure and throws a one-line summary', async () => {
     const mirror = tempDir('kai-mirror-');
-    copyFileSync(join(sharedModelsDir, 'alexa_v0.1.onnx'), join(mirror, 'alexa_v0.1.onnx'));
+    for (const f of ['alexa_v0.1.onnx', 'melspectrogram.onnx', 'embedding_model.onnx']) copyFileSync(join(sharedModelsDir, f), join(mirror, f));
     const { io, stdout, stderr } = fakeIo();
     const err = await command.run(['pull', 'alexa', 'hey_jarvis', '--from', mirror], io).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KaiError);
@@ -420,7 +422,7 @@ describe('kai models (command.run)', () => {
     const { io } = fakeIo();
     const base = await refusedUrl();
     await expect(command.run(['pull', 'hey_rhasspy', '--from', base], io)).rejects.toThrow(
-      '1 model was not installed (hey_rhasspy); run the command again',
+      '3 models were not installed (melspectrogram, embedding, hey_rhasspy); run the command again',
     );
   });
 
