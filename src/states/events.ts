@@ -1,0 +1,27 @@
+/** Everything that can happen to the conversation; actors and the outside world send these. */
+export type MachineEvent =
+  | { type: 'WAKE_DETECTED'; keyword: string; score: number }
+  | { type: 'PTT_START' }
+  | { type: 'PTT_STOP' }
+  | { type: 'PTT_TOGGLE' }
+  | { type: 'CANCEL' }
+  /** From the listener: the VAD heard speech start / the utterance end (silence). */
+  | { type: 'SPEECH_START' }
+  | { type: 'SPEECH_END' }
+  | { type: 'TRANSCRIPT_INTERIM'; text: string }
+  | { type: 'TRANSCRIPT_FINAL'; text: string }
+  /** From the reply: the first audio of the answer went to the speaker. */
+  | { type: 'AUDIO_STARTED' }
+  | { type: 'REPLY_DONE'; askedQuestion: boolean }
+  /** From the reply: a risky tool wants a spoken yes before it runs. */
+  | { type: 'CONFIRM_REQUEST'; prompt: string }
+  /** From the barge-in detector: the user talks over the reply. */
+  | { type: 'BARGE_IN' }
+  /** A speech, LLM or audio service failed; the machine says so and goes idle. */
+  | { type: 'SERVICE_ERROR'; source: string; message: string };
+
+/** Sent to the listener actor. */
+export type ListenerCommand = { type: 'FINISH' };
+
+/** Sent to the reply actor. */
+export type ReplyCommand = { type: 'CONFIRMED'; approved: boolean };

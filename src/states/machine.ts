@@ -1,0 +1,326 @@
+import { assign, fromCallback, fromPromise, sendTo, setup, type ActorRefFrom } from 'xstate';
+import type { MachineEvent, ReplyCommand, ListenerCommand } from './events.js';
+
+/** How long each waiting state may wait before the machine moves on (ms). */
+export interface Timeouts {
+  /** listen: no speech at all after the wake word. */
+  noSpeechMs: number;
+  /** listen: an utterance that never ends (a TV in the room) is cut here. */
+  maxUtteranceMs: number;
+  /** listen: end of utterance decided, waiting for the final transcript. */
+  transcriptMs: number;
+  /** think: the reply has not started playing. */
+  thinkMs: number;
+  /** speak: a reply longer than this is cut. */
+  speakMs: number;
+  /** think.confirm: no clear yes/no in time counts as no. */
+  confirmMs: number;
+  /** followUp: the window to answer without the wake word. */
+  followUpMs: number;
+  /** wake: the earcon must finish in this time. */
+  earconMs: number;
+  /** error: the spoken error must finish in this time. */
+  errorMs: number;
+}
+
+export type FollowUpPolicy = 'off' | 'question' | 'always';
+
+export interface MachineInput {
+  timeouts: Timeouts;
+  followUp: FollowUpPolicy;
+}
+
+/** How the current turn was started, which decides how it ends. */
+export type TalkMode = 'wake' | 'hold' | 'toggle' | 'followUp';
+
+export interface MachineContext {
+  timeouts: Timeouts;
+  followUp: FollowUpPolicy;
+  mode: TalkMode;
+  /** Increments with each user turn; every reply chunk carries it. */
+  turn: number;
+  interim: string;
+  transcript: string;
+  /** The last reply ended with a question (for the follow-up window). */
+  askedQuestion: boolean;
+  confirmPrompt: string;
+  error: { source: string; message: string } | null;
+}
+
+export interface ListenerInput {
+  turn: number;
+  mode: TalkMode;
+}
+
+export interface ReplyInput {
+  turn: number;
+  transcript: string;
+}
+
+export interface ConfirmationInput {
+  turn: number;
+  prompt: string;
+}
+
+/**
+ * Placeholders: the definition names its actors, the app provides the real ones with
+ * `machine.provide({ actors })`. Each one reports back with MachineEvents.
+ */
+const idleActor = fromCallback<MachineEvent>(() => () => {});
+
+/**
+ * The conversation: idle → wake → listen → think → speak, with barge-in, push-to-talk,
+ * confirmation, a follow-up window and an error announcement. Pure: no I/O, no clocks
+ * beyond XState's delays.
+ */
+export const conversationMachine = setup({
+  types: {
+    context: {} as MachineContext,
+    events: {} as MachineEvent,
+    input: {} as MachineInput,
+  },
+  actors: {
+    /** idle: the wake-word listener on the microphone. */
+    wakeListener: idleActor,
+    /** wake: plays the earcon; done when it has been heard. */
+    wakeEarcon: fromPromise<void, { turn: number }>(() => new Promise<void>(() => {})),
+    /** listen / followUp: VAD + streaming STT; accepts ListenerCommand. */
+    listener: fromCallback<ListenerCommand, ListenerInput>(() => () => {}),
+    /** think + speak: agent → sentences → TTS → speaker; accepts ReplyCommand; stopping it clears playback. */
+    reply: fromCallback<ReplyCommand, ReplyInput>(() => () => {}),
+    /** speak: watches the microphone for the user talking over the reply. */
+    bargeInDetector: idleActor,
+    /** think.confirm: asks the question and listens for yes or no. */
+    confirmation: fromPromise<boolean, ConfirmationInput>(() => new Promise<boolean>(() => {})),
+    /** error: a short spoken error or earcon. */
+    errorAnnouncer: fromPromise<void, { message: string }>(() => new Promise<void>(() => {})),
+  },
+  delays: {
+    noSpeech: ({ context }) => context.timeouts.noSpeechMs,
+    maxUtterance: ({ context }) => context.timeouts.maxUtteranceMs,
+    transcript: ({ context }) => context.timeouts.transcriptMs,
+    think: ({ context }) => context.timeouts.thinkMs,
+    speak: ({ context }) => context.timeouts.speakMs,
+    confirm: ({ context }) => context.timeouts.confirmMs,
+    followUp: ({ context }) => context.timeouts.followUpMs,
+    earcon: ({ context }) => context.timeouts.earconMs,
+    errorAnnouncement: ({ context }) => context.timeouts.errorMs,
+  },
+  guards: {
+    hasTranscript: ({ event }) => event.type === 'TRANSCRIPT_FINAL' && event.text.trim() !== '',
+    endsByVoice: ({ context }) => context.mode !== 'hold',
+    isHold: ({ context }) => context.mode === 'hold',
+    wantsFollowUp: ({ context, event }) =>
+      event.type === 'REPLY_DONE' &&
+      (context.followUp === 'always' || (context.followUp === 'question' && event.askedQuestion)),
+  },
+  actions: {
+    startTurn: assign(({ context, event }) => ({
+      turn: context.turn + 1,
+      mode: event.type === 'PTT_START' ? 'hold' : event.type === 'PTT_TOGGLE' ? 'toggle' : ('wake' as TalkMode),
+      interim: '',
+      transcript: '',
+      error: null,
+    })),
+    /** Barge-in and answers in the follow-up window start a turn without a wake earcon. */
+    startTurnByVoice: assign(({ context, event }) => ({
+      turn: context.turn + 1,
+      mode: event.type === 'PTT_START' ? 'hold' : event.type === 'PTT_TOGGLE' ? 'toggle' : ('followUp' as TalkMode),
+      interim: '',
+      transcript: '',
+    })),
+    finishUtterance: sendTo('listener', { type: 'FINISH' } satisfies ListenerCommand),
+    keepInterim: assign({ interim: ({ event }) => (event.type === 'TRANSCRIPT_INTERIM' ? event.text : '') }),
+    keepTranscript: assign({ transcript: ({ event }) => (event.type === 'TRANSCRIPT_FINAL' ? event.text.trim() : '') }),
+    keepPrompt: assign({ confirmPrompt: ({ event }) => (event.type === 'CONFIRM_REQUEST' ? event.prompt : '') }),
+    keepQuestion: assign({ askedQuestion: ({ event }) => event.type === 'REPLY_DONE' && event.askedQuestion }),
+    keepServiceError: assign({
+      error: ({ event }) => (event.type === 'SERVICE_ERROR' ? { source: event.source, message: event.message } : null),
+    }),
+    keepTimeout: assign({ error: (_, params: { source: string; message: string }) => params }),
+    keepActorError: assign({
+      error: ({ event }) => ({
+        source: 'internal',
+        message: 'error' in event && event.error instanceof Error ? event.error.message : 'something went wrong',
+      }),
+    }),
+  },
+}).createMachine({
+  id: 'kai',
+  context: ({ input }) => ({
+    timeouts: input.timeouts,
+    followUp: input.followUp,
+    mode: 'wake',
+    turn: 0,
+    interim: '',
+    transcript: '',
+    askedQuestion: false,
+    confirmPrompt: '',
+    error: null,
+  }),
+  initial: 'idle',
+  on: {
+    CANCEL: { target: '.idle' },
+    SERVICE_ERROR: { target: '.error', actions: 'keepServiceError' },
+  },
+  states: {
+    idle: {
+      invoke: { id: 'wakeListener', src: 'wakeListener', onError: { target: 'error', actions: 'keepActorError' } },
+      on: {
+        WAKE_DETECTED: { target: 'wake', actions: 'startTurn' },
+        PTT_START: { target: 'wake', actions: 'startTurn' },
+        PTT_TOGGLE: { target: 'wake', actions: 'startTurn' },
+      },
+    },
+    wake: {
+      invoke: {
+        id: 'wakeEarcon',
+        src: 'wakeEarcon',
+        input: ({ context }) => ({ turn: context.turn }),
+        onDone: 'listen',
+        onError: 'listen',
+      },
+      after: { earcon: 'listen' },
+      on: { PTT_STOP: 'idle' },
+    },
+    listen: {
+      invoke: {
+        id: 'listener',
+        src: 'listener',
+        input: ({ context }) => ({ turn: context.turn, mode: context.mode }),
+        onError: { target: 'error', actions: 'keepActorError' },
+      },
+      initial: 'waiting',
+      on: {
+        TRANSCRIPT_INTERIM: { actions: 'keepInterim' },
+        TRANSCRIPT_FINAL: [{ guard: 'hasTranscript', target: 'respond', actions: 'keepTranscript' }, { target: 'idle' }],
+      },
+      states: {
+        waiting: {
+          after: { noSpeech: '#kai.idle' },
+          on: {
+            SPEECH_START: 'hearing',
+            PTT_STOP: { guard: 'isHold', target: 'finalizing', actions: 'finishUtterance' },
+            PTT_TOGGLE: { target: 'finalizing', actions: 'finishUtterance' },
+          },
+        },
+        hearing: {
+          after: { maxUtterance: { target: 'finalizing', actions: 'finishUtterance' } },
+          on: {
+            SPEECH_END: { guard: 'endsByVoice', target: 'finalizing', actions: 'finishUtterance' },
+            PTT_STOP: { guard: 'isHold', target: 'finalizing', actions: 'finishUtterance' },
+            PTT_TOGGLE: { target: 'finalizing', actions: 'finishUtterance' },
+          },
+        },
+        finalizing: {
+          after: {
+            transcript: {
+              target: '#kai.error',
+              actions: { type: 'keepTimeout', params: { source: 'stt', message: 'the speech recognizer took too long' } },
+            },
+          },
+        },
+      },
+    },
+    respond: {
+      invoke: {
+        id: 'reply',
+        src: 'reply',
+        input: ({ context }) => ({ turn: context.turn, transcript: context.transcript }),
+        onError: { target: 'error', actions: 'keepActorError' },
+      },
+      initial: 'think',
+      on: {
+        REPLY_DONE: [{ guard: 'wantsFollowUp', target: 'followUp', actions: 'keepQuestion' }, { target: 'idle', actions: 'keepQuestion' }],
+        PTT_START: { target: 'listen', actions: 'startTurnByVoice' },
+        PTT_TOGGLE: { target: 'listen', actions: 'startTurnByVoice' },
+      },
+      states: {
+        think: {
+          initial: 'working',
+          on: { AUDIO_STARTED: 'speak' },
+          states: {
+            working: {
+              after: {
+                think: {
+                  target: '#kai.error',
+                  actions: { type: 'keepTimeout', params: { source: 'agent', message: 'the answer took too long' } },
+                },
+              },
+              on: { CONFIRM_REQUEST: { target: 'confirm', actions: 'keepPrompt' } },
+            },
+            confirm: {
+              invoke: {
+                id: 'confirmation',
+                src: 'confirmation',
+                input: ({ context }) => ({ turn: context.turn, prompt: context.confirmPrompt }),
+                onDone: {
+                  target: 'working',
+                  actions: sendTo('reply', ({ event }) => ({ type: 'CONFIRMED', approved: event.output === true }) satisfies ReplyCommand),
+                },
+                onError: { target: 'working', actions: sendTo('reply', { type: 'CONFIRMED', approved: false } satisfies ReplyCommand) },
+              },
+              after: {
+                confirm: { target: 'working', actions: sendTo('reply', { type: 'CONFIRMED', approved: false } satisfies ReplyCommand) },
+              },
+            },
+          },
+        },
+        speak: {
+          invoke: { id: 'bargeInDetector', src: 'bargeInDetector', onError: { target: '#kai.error', actions: 'keepActorError' } },
+          after: { speak: '#kai.idle' },
+          on: {
+            BARGE_IN: { target: '#kai.listen.hearing', actions: 'startTurnByVoice' },
+            WAKE_DETECTED: { target: '#kai.listen', actions: 'startTurnByVoice' },
+          },
+        },
+      },
+    },
+    followUp: {
+      invoke: {
+        id: 'listener',
+        src: 'listener',
+        input: ({ context }) => ({ turn: context.turn, mode: 'followUp' as TalkMode }),
+        onError: { target: 'error', actions: 'keepActorError' },
+      },
+      after: { followUp: 'idle' },
+      on: {
+        SPEECH_START: { target: 'listen.hearing', actions: 'startTurnByVoice' },
+        WAKE_DETECTED: { target: 'listen', actions: 'startTurnByVoice' },
+        PTT_START: { target: 'listen', actions: 'startTurnByVoice' },
+        PTT_TOGGLE: { target: 'listen', actions: 'startTurnByVoice' },
+      },
+    },
+    error: {
+      invoke: {
+        id: 'errorAnnouncer',
+        src: 'errorAnnouncer',
+        input: ({ context }) => ({ message: context.error?.message ?? 'something went wrong' }),
+        onDone: 'idle',
+        onError: 'idle',
+      },
+      after: { errorAnnouncement: 'idle' },
+      on: {
+        PTT_START: { target: 'wake', actions: 'startTurn' },
+        PTT_TOGGLE: { target: 'wake', actions: 'startTurn' },
+      },
+    },
+  },
+});
+
+export type ConversationMachine = typeof conversationMachine;
+export type ConversationActor = ActorRefFrom<ConversationMachine>;
+
+/** Which child actors must be alive in each resting state (the tests hold the machine to it). */
+export const expectedChildren: Record<string, string[]> = {
+  idle: ['wakeListener'],
+  wake: ['wakeEarcon'],
+  'listen.waiting': ['listener'],
+  'listen.hearing': ['listener'],
+  'listen.finalizing': ['listener'],
+  'respond.think.working': ['reply'],
+  'respond.think.confirm': ['reply', 'confirmation'],
+  'respond.speak': ['reply', 'bargeInDetector'],
+  followUp: ['listener'],
+  error: ['errorAnnouncer'],
+};
