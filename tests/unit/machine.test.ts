@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, fromCallback, fromPromise, getNextTransitions, SimulatedClock, type AnyMachineSnapshot } from 'xstate';
+import { createActor, fromCallback, fromPromise, getNextTransitions, SimulatedClock, type AnyMachineSnapshot, type EventObject } from 'xstate';
 import { adjacencyMapToArray, getAdjacencyMap, getShortestPaths } from 'xstate/graph';
-import type { MachineEvent } from '../../src/states/events.js';
-import { conversationMachine, expectedChildren, type MachineInput, type Timeouts } from '../../src/states/machine.js';
+import type { ListenerCommand, MachineEvent, ReplyCommand } from '../../src/states/events.js';
+import { conversationMachine, expectedChildren, type ConfirmationInput, type ListenerInput, type MachineInput, type ReplyInput, type Timeouts } from '../../src/states/machine.js';
 
 const timeouts: Timeouts = {
   noSpeechMs: 8000,
@@ -68,26 +68,26 @@ const serializeState = (s: AnyMachineSnapshot) =>
 /** The machine with stand-in actors that keep a register of which ones are running. */
 function liveMachine() {
   const running = new Set<string>();
-  const callback = (id: string) =>
-    fromCallback(() => {
+  const callback = <E extends EventObject, I = unknown>(id: string) =>
+    fromCallback<E, I>(() => {
       running.add(id);
       return () => running.delete(id);
     });
-  const pending = (id: string) =>
-    fromPromise<never, unknown>(({ signal }) => {
+  const pending = <O, I>(id: string) =>
+    fromPromise<O, I>(({ signal }) => {
       running.add(id);
       signal.addEventListener('abort', () => running.delete(id));
-      return new Promise<never>(() => {});
+      return new Promise<O>(() => {});
     });
   const machine = conversationMachine.provide({
     actors: {
-      wakeListener: callback('wakeListener'),
-      listener: callback('listener'),
-      reply: callback('reply'),
-      bargeInDetector: callback('bargeInDetector'),
-      wakeEarcon: pending('wakeEarcon'),
-      confirmation: pending('confirmation'),
-      errorAnnouncer: pending('errorAnnouncer'),
+      wakeListener: callback<MachineEvent>('wakeListener'),
+      listener: callback<ListenerCommand, ListenerInput>('listener'),
+      reply: callback<ReplyCommand, ReplyInput>('reply'),
+      bargeInDetector: callback<MachineEvent>('bargeInDetector'),
+      wakeEarcon: pending<void, { turn: number }>('wakeEarcon'),
+      confirmation: pending<boolean, ConfirmationInput>('confirmation'),
+      errorAnnouncer: pending<void, { message: string }>('errorAnnouncer'),
     },
   });
   const clock = new SimulatedClock();
