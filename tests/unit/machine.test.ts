@@ -125,7 +125,7 @@ describe('the conversation machine, edge by edge', () => {
       expect(path, `path to ${serializeState(edge.state)}`).toBeDefined();
       const { actor, running, errors } = liveMachine();
       for (const step of path!.steps) {
-        if (step.event.type !== 'xstate.init') actor.send(step.event as MachineEvent);
+        if ((step.event as AnyEvent).type !== 'xstate.init') actor.send(step.event as MachineEvent);
       }
       expect(actor.getSnapshot().value).toEqual(edge.state.value);
       actor.send(edge.event as MachineEvent);
@@ -144,7 +144,7 @@ describe('the conversation machine, edge by edge', () => {
     for (const path of paths.values()) {
       const { actor, clock, running } = liveMachine();
       for (const step of path.steps) {
-        if (step.event.type !== 'xstate.init') actor.send(step.event as MachineEvent);
+        if ((step.event as AnyEvent).type !== 'xstate.init') actor.send(step.event as MachineEvent);
       }
       // the longest chain of timeouts: hearing → finalizing → error → idle
       for (let quiet = 0; quiet < 4 && actor.getSnapshot().value !== 'idle'; quiet++) clock.increment(Math.max(...Object.values(timeouts)) + 1);
