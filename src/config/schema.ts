@@ -41,6 +41,57 @@ export const configSchema = z.strictObject({
       message: 'endThreshold must not be above startThreshold',
       path: ['endThreshold'],
     }),
+  stt: z
+    .strictObject({
+      engine: z.enum(['embedded', 'http', 'realtime']).default('embedded'),
+      baseUrl: z.string().default(''),
+      apiKey: z.string().default(''),
+      model: z.string().default('whisper-1'),
+      language: z.string().default('en'),
+      prompt: z.string().default(''),
+      stream: z.boolean().default(true),
+      dialect: z.enum(['openai', 'speaches', 'vllm']).default('openai'),
+      timeoutMs: ms(120_000).default(10_000),
+    })
+    .prefault({}),
+  tts: z
+    .strictObject({
+      engine: z.enum(['espeak', 'http']).default('espeak'),
+      baseUrl: z.string().default(''),
+      apiKey: z.string().default(''),
+      model: z.string().default('tts-1'),
+      voice: z.string().default('af_heart'),
+      format: z.enum(['pcm', 'wav']).default('pcm'),
+      speed: z.number().min(0.25).max(4).default(1),
+      espeakVoice: z.string().default('en-us'),
+      timeoutMs: ms(120_000).default(10_000),
+    })
+    .prefault({}),
+  llm: z
+    .strictObject({
+      baseUrl: z.string().default(''),
+      apiKey: z.string().default(''),
+      model: z.string().default(''),
+      temperature: z.number().min(0).max(2).default(0.3),
+      maxTokens: z.number().int().min(16).max(32_768).default(400),
+      timeoutMs: ms(300_000).default(15_000),
+    })
+    .prefault({}),
+  conversation: z
+    .strictObject({
+      followUp: z.enum(['off', 'question', 'always']).default('question'),
+      bargeIn: z.boolean().default(true),
+      bargeInMinMs: ms(2000).default(200),
+      noSpeechMs: ms(120_000).default(8000),
+      maxUtteranceMs: ms(600_000).default(30_000),
+      transcriptTimeoutMs: ms(120_000).default(10_000),
+      thinkTimeoutMs: ms(600_000).default(30_000),
+      speakTimeoutMs: ms(3_600_000).default(180_000),
+      confirmTimeoutMs: ms(120_000).default(8000),
+      followUpMs: ms(120_000).default(5000),
+      earcons: z.boolean().default(true),
+    })
+    .prefault({}),
   log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
 });
 
