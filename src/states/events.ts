@@ -1,12 +1,13 @@
 /** Everything that can happen to the conversation; actors and the outside world send these. */
 export type MachineEvent =
-  | { type: 'WAKE_DETECTED'; keyword: string; score: number }
+  /** atMs: end of the wake phrase on the audio timeline; the user's words are taken from there. */
+  | { type: 'WAKE_DETECTED'; keyword: string; score: number; atMs?: number }
   | { type: 'PTT_START' }
   | { type: 'PTT_STOP' }
   | { type: 'PTT_TOGGLE' }
   | { type: 'CANCEL' }
   /** From the listener: the VAD heard speech start / the utterance end (silence). */
-  | { type: 'SPEECH_START' }
+  | { type: 'SPEECH_START'; atMs?: number }
   | { type: 'SPEECH_END' }
   | { type: 'TRANSCRIPT_INTERIM'; text: string }
   | { type: 'TRANSCRIPT_FINAL'; text: string }
@@ -16,7 +17,7 @@ export type MachineEvent =
   /** From the reply: a risky tool wants a spoken yes before it runs. */
   | { type: 'CONFIRM_REQUEST'; prompt: string }
   /** From the barge-in detector: the user talks over the reply. */
-  | { type: 'BARGE_IN' }
+  | { type: 'BARGE_IN'; atMs?: number }
   /** A speech, LLM or audio service failed; the machine says so and goes idle. */
   | { type: 'SERVICE_ERROR'; source: string; message: string };
 

@@ -45,11 +45,15 @@ export interface MachineContext {
   askedQuestion: boolean;
   confirmPrompt: string;
   error: { source: string; message: string } | null;
+  /** Where on the audio timeline the user's words begin (wake phrase end, speech onset). */
+  listenFromMs: number | undefined;
 }
 
 export interface ListenerInput {
   turn: number;
   mode: TalkMode;
+  /** Audio from here on belongs to the utterance (undefined: from now, with a short pre-roll). */
+  fromMs: number | undefined;
 }
 
 export interface ReplyInput {
@@ -60,6 +64,10 @@ export interface ReplyInput {
 export interface ConfirmationInput {
   turn: number;
   prompt: string;
+}
+
+function atMsOf(event: MachineEvent): number | undefined {
+  return 'atMs' in event ? event.atMs : undefined;
 }
 
 /**
@@ -121,6 +129,7 @@ export const conversationMachine = setup({
       interim: '',
       transcript: '',
       error: null,
+      listenFromMs: atMsOf(event),
     })),
     /** Barge-in and answers in the follow-up window start a turn without a wake earcon. */
     startTurnByVoice: assign(({ context, event }) => ({
@@ -128,6 +137,7 @@ export const conversationMachine = setup({
       mode: event.type === 'PTT_START' ? 'hold' : event.type === 'PTT_TOGGLE' ? 'toggle' : ('followUp' as TalkMode),
       interim: '',
       transcript: '',
+      listenFromMs: atMsOf(event),
     })),
     finishUtterance: sendTo('listener', { type: 'FINISH' } satisfies ListenerCommand),
     keepInterim: assign({ interim: ({ event }) => (event.type === 'TRANSCRIPT_INTERIM' ? event.text : '') }),
@@ -157,6 +167,7 @@ export const conversationMachine = setup({
     askedQuestion: false,
     confirmPrompt: '',
     error: null,
+    listenFromMs: undefined,
   }),
   initial: 'idle',
   on: {
@@ -187,7 +198,7 @@ export const conversationMachine = setup({
       invoke: {
         id: 'listener',
         src: 'listener',
-        input: ({ context }) => ({ turn: context.turn, mode: context.mode }),
+        input: ({ context }) => ({ turn: context.turn, mode: context.mode, fromMs: context.listenFromMs }),
         onError: { target: 'error', actions: 'keepActorError' },
       },
       initial: 'waiting',
@@ -280,7 +291,7 @@ export const conversationMachine = setup({
       invoke: {
         id: 'listener',
         src: 'listener',
-        input: ({ context }) => ({ turn: context.turn, mode: 'followUp' as TalkMode }),
+        input: ({ context }) => ({ turn: context.turn, mode: 'followUp' as TalkMode, fromMs: undefined }),
         onError: { target: 'error', actions: 'keepActorError' },
       },
       after: { followUp: 'idle' },
