@@ -25,6 +25,8 @@ export interface TurnRecord {
   voiceToVoiceMs: number | null;
   /** Speech onset → playback stopped (barge-in only). */
   bargeInStopMs: number | null;
+  /** The barge-in decision → playback cleared (the part the pipeline controls). */
+  bargeInClearMs: number | null;
   interrupted: boolean;
   transcript: string;
   heardText: string;

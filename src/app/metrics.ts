@@ -10,6 +10,7 @@ type Mark =
   | 'ttsFirstAudio'
   | 'firstAudioWritten'
   | 'bargeInOnset'
+  | 'bargeInDecision'
   | 'playbackStopped';
 
 /** Timestamps of one turn (clock ms); turned into the DESIGN.md metrics once the turn ends. */
@@ -26,6 +27,11 @@ export class TurnMetrics {
   /** Keeps the first time a mark is reached (later repeats do not move it). */
   mark(name: Mark, atMs: number): void {
     if (!this.marks.has(name)) this.marks.set(name, atMs);
+  }
+
+  /** Moves a mark to a later time (the end of speech is the last one before the turn ends). */
+  set(name: Mark, atMs: number): void {
+    this.marks.set(name, atMs);
   }
 
   has(name: Mark): boolean {
@@ -47,6 +53,7 @@ export class TurnMetrics {
       ttsTtfbMs: span('ttsFirstText', 'ttsFirstAudio'),
       voiceToVoiceMs: span('speechEnd', 'firstAudioWritten'),
       bargeInStopMs: span('bargeInOnset', 'playbackStopped'),
+      bargeInClearMs: span('bargeInDecision', 'playbackStopped'),
       interrupted: this.interrupted,
       transcript: this.transcript,
       heardText: this.heardText,

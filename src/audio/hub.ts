@@ -21,7 +21,7 @@ function frameEndMs(frame: AudioFrame): number {
 }
 
 /** The part of `frame` from `fromMs` on, cut at the nearest sample; null when none of it is. */
-function trimFrom(frame: AudioFrame, fromMs: number): AudioFrame | null {
+export function trimFrom(frame: AudioFrame, fromMs: number): AudioFrame | null {
   if (fromMs <= frame.timestampMs) return frame;
   const skip = Math.round(((fromMs - frame.timestampMs) * frame.sampleRate) / 1000);
   if (skip >= frame.samples.length) return null;
@@ -80,20 +80,31 @@ export class AudioHub {
     if (this.started) throw new Error('AudioHub.start() was already called');
     this.started = true;
     this.startedAtClockMs = this.clock.now();
-    const onAbort = (): void => this.finish(null);
-    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) return this.finish(null);
+    const iterator = this.source.frames(signal)[Symbol.asyncIterator]();
+    // A source that does not notice the abort must not keep start() (and the app) waiting.
+    let onAbort = (): void => undefined;
+    const aborted = new Promise<'aborted'>((resolve) => {
+      onAbort = () => resolve('aborted');
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
     try {
-      for await (const frame of this.source.frames(signal)) {
-        if (signal.aborted) break;
-        this.accept(frame);
+      for (;;) {
+        const next = iterator.next();
+        const step = await Promise.race([next, aborted]);
+        if (step === 'aborted' || signal.aborted) {
+          next.catch(() => undefined);
+          iterator.return?.().catch(() => undefined);
+          break;
+        }
+        if (step.done) break;
+        this.accept(step.value);
       }
       this.finish(null);
     } catch (error) {
-      if (signal.aborted) {
-        this.finish(null);
-        return;
-      }
+      if (signal.aborted) return this.finish(null);
       this.finish({ error });
+      iterator.return?.().catch(() => undefined);
       throw error;
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -137,7 +148,9 @@ export class AudioHub {
 
   /**
    * The stream time at clock time `clockMs` (default now): what a sink played at `clockMs` lines up
-   * with on the microphone's timeline. Assumes a source paced in real time on the hub's clock.
+   * with on the microphone's timeline. Assumes a source paced in real time on the hub's clock; the
+   * offset is the smallest delivery delay seen, so it is late by the source's best-case latency
+   * (timer lateness × speed on a scaled clock). A caller that knows when the source started should use that.
    */
   streamMsAt(clockMs: number = this.clock.now()): number {
     if (Number.isFinite(this.minLagMs)) return clockMs - this.minLagMs;

@@ -97,7 +97,7 @@ export const conversationMachine = setup({
     /** think + speak: agent → sentences → TTS → speaker; accepts ReplyCommand; stopping it clears playback. */
     reply: fromCallback<ReplyCommand, ReplyInput>(() => () => {}),
     /** speak: watches the microphone for the user talking over the reply. */
-    bargeInDetector: idleActor,
+    bargeInDetector: fromCallback<MachineEvent, { turn: number }>(() => () => {}),
     /** think.confirm: asks the question and listens for yes or no. */
     confirmation: fromPromise<boolean, ConfirmationInput>(() => new Promise<boolean>(() => {})),
     /** error: a short spoken error or earcon. */
@@ -278,7 +278,12 @@ export const conversationMachine = setup({
           },
         },
         speak: {
-          invoke: { id: 'bargeInDetector', src: 'bargeInDetector', onError: { target: '#kai.error', actions: 'keepActorError' } },
+          invoke: {
+            id: 'bargeInDetector',
+            src: 'bargeInDetector',
+            input: ({ context }) => ({ turn: context.turn }),
+            onError: { target: '#kai.error', actions: 'keepActorError' },
+          },
           after: { speak: '#kai.idle' },
           on: {
             BARGE_IN: { target: '#kai.listen.hearing', actions: 'startTurnByVoice' },

@@ -1,0 +1,73 @@
+import { fromPromise } from 'xstate';
+import { earcon, type EarconKind } from '../../audio/earcons.js';
+import { PIPELINE_RATE } from '../../audio/frame.js';
+import type { ConfirmationInput } from '../../states/machine.js';
+import type { Runtime } from '../runtime.js';
+import { streamNow } from '../runtime.js';
+
+/** wake: the wake earcon, done once it has played. */
+export function wakeEarcon(rt: Runtime) {
+  return fromPromise<void, { turn: number }>(async ({ signal }) => {
+    if (rt.settings.earcons) await play(rt, 'wake', signal);
+  });
+}
+
+/** error: says what went wrong in one short sentence, or beeps when even speech fails. */
+export function errorAnnouncer(rt: Runtime) {
+  return fromPromise<void, { message: string }>(async ({ input, signal }) => {
+    rt.emit({ type: 'error', source: 'assistant', message: input.message }, streamNow(rt));
+    try {
+      await say(rt, spokenError(input.message), signal);
+    } catch {
+      if (!signal.aborted && rt.settings.earcons) await play(rt, 'error', signal).catch(() => {});
+    }
+  });
+}
+
+/** think.confirm: asks the question, then hears one answer; anything but a clear yes is no. */
+export function confirmation(rt: Runtime) {
+  return fromPromise<boolean, ConfirmationInput>(async ({ input, signal }) => {
+    await say(rt, input.prompt, signal);
+    rt.vad.reset();
+    const answer: { samples: Int16Array; sampleRate: number; timestampMs: number }[] = [];
+    let heardSpeech = false;
+    for await (const frame of rt.hub.frames(signal)) {
+      answer.push(frame);
+      const events = await rt.vad.process(frame);
+      if (events.some((e) => e.type === 'speech_start')) heardSpeech = true;
+      if (heardSpeech && events.some((e) => e.type === 'speech_end')) break;
+    }
+    let text = '';
+    for await (const event of rt.confirmStt.transcribe(iterate(answer), signal)) if (event.type === 'final') text = event.text;
+    rt.emit({ type: 'transcript', final: true, text }, streamNow(rt));
+    return isYes(text);
+  });
+}
+
+export function isYes(text: string): boolean {
+  return /^(yes|yeah|yep|sure|ok|okay|do it|go ahead)\b/i.test(text.trim());
+}
+
+/** "could not reach the LLM server at http://…" → something short to say out loud. */
+export function spokenError(message: string): string {
+  const first = message.split(/[;(]/)[0]!.replace(/\bhttps?:\/\/\S+/g, '').replace(/\s+/g, ' ').trim();
+  return `Sorry, ${first.replace(/^[A-Z]/, (c) => c.toLowerCase())}.`;
+}
+
+async function say(rt: Runtime, text: string, signal: AbortSignal): Promise<void> {
+  const generation = rt.speaker.open();
+  for await (const frame of rt.tts.synthesize(iterate([text]), signal)) {
+    if (!(await rt.speaker.write(frame, generation))) return;
+  }
+  await rt.speaker.drain(signal);
+}
+
+async function play(rt: Runtime, kind: EarconKind, signal: AbortSignal): Promise<void> {
+  const generation = rt.speaker.open();
+  await rt.speaker.write({ samples: earcon(kind), sampleRate: PIPELINE_RATE, timestampMs: 0 }, generation);
+  await rt.speaker.drain(signal);
+}
+
+async function* iterate<T>(items: T[]): AsyncIterable<T> {
+  yield* items;
+}

@@ -1,0 +1,58 @@
+import { fromCallback } from 'xstate';
+import type { MachineEvent } from '../../states/events.js';
+import { streamNow, type Runtime } from '../runtime.js';
+import { reportFailure } from './report.js';
+
+/** Share of recent microphone frames that must be louder than the expected echo. */
+const USER_SHARE = 0.6;
+/** How far back the wake word's verdicts reach (the phrase itself). */
+const WAKE_WINDOW_MS = 1000;
+
+/**
+ * speak: the user talking over the reply (speech lasting bargeInMinMs) or saying the wake word
+ * interrupts it — but only when the microphone is clearly louder than the echo of the reply
+ * itself, so the assistant does not interrupt itself.
+ */
+export function bargeInDetector(rt: Runtime) {
+  return fromCallback<MachineEvent, { turn: number }>(({ input, sendBack }) => {
+    const controller = new AbortController();
+    const { signal } = controller;
+    if (!rt.settings.bargeIn) return () => controller.abort();
+    const metrics = rt.turns.get(input.turn);
+    /** Per frame on the stream timeline: was it the user rather than the echo? */
+    const verdicts: { endMs: number; user: boolean }[] = [];
+    const userShare = (sinceMs: number) => {
+      const recent = verdicts.filter((v) => v.endMs > sinceMs);
+      return recent.length === 0 ? 0 : recent.filter((v) => v.user).length / recent.length;
+    };
+
+    (async () => {
+      rt.bargeInVad.reset();
+      rt.wake.reset();
+      for await (const frame of rt.hub.frames(signal)) {
+        const endMs = frame.timestampMs + (frame.samples.length * 1000) / frame.sampleRate;
+        verdicts.push({ endMs, user: rt.echo.isUser(frame.samples, frame.timestampMs) });
+        while (verdicts.length > 0 && verdicts[0]!.endMs < endMs - WAKE_WINDOW_MS) verdicts.shift();
+
+        for (const event of await rt.bargeInVad.process(frame)) {
+          if (event.type !== 'speech_start' || signal.aborted) continue;
+          if (userShare(endMs - rt.settings.bargeInMinMs) < USER_SHARE) continue; // its own voice
+          metrics.mark('bargeInOnset', event.timestampMs);
+          metrics.mark('bargeInDecision', streamNow(rt));
+          sendBack({ type: 'BARGE_IN', atMs: event.timestampMs });
+          return;
+        }
+        const [hit] = await rt.wake.process(frame);
+        if (hit && !signal.aborted && userShare(endMs - WAKE_WINDOW_MS) >= USER_SHARE) {
+          rt.cursor.lastWakeEndMs = hit.endMs;
+          rt.cursor.lastWakeScore = hit.score;
+          metrics.mark('bargeInOnset', hit.startMs);
+          metrics.mark('bargeInDecision', streamNow(rt));
+          sendBack({ type: 'WAKE_DETECTED', keyword: hit.keyword, score: hit.score, atMs: hit.endMs });
+          return;
+        }
+      }
+    })().catch(reportFailure(sendBack, signal, 'audio'));
+    return () => controller.abort();
+  });
+}

@@ -1,0 +1,87 @@
+import { fromCallback } from 'xstate';
+import type { AudioFrame } from '../../audio/frame.js';
+import { trimFrom } from '../../audio/hub.js';
+import type { ListenerCommand } from '../../states/events.js';
+import type { ListenerInput } from '../../states/machine.js';
+import { AsyncQueue } from '../async-queue.js';
+import { streamNow, type Runtime } from '../runtime.js';
+import { reportFailure } from './report.js';
+
+/** Pre-roll for turns that start with no known onset (push-to-talk). */
+const PTT_PRE_ROLL_MS = 300;
+
+/**
+ * listen / followUp: the VAD marks speech start and end; in listen the utterance's audio streams to
+ * the recognizer from the speech onset (so the tail of the wake phrase is not transcribed) until
+ * the machine says FINISH.
+ */
+export function listener(rt: Runtime) {
+  return fromCallback<ListenerCommand, ListenerInput>(({ input, sendBack, receive }) => {
+    const controller = new AbortController();
+    const { signal } = controller;
+    const fail = reportFailure(sendBack, signal, 'stt');
+    const metrics = rt.turns.get(input.turn);
+    const utterance = new AsyncQueue<AudioFrame>();
+    if (input.mode === 'wake') metrics.wakeScore = rt.cursor.lastWakeScore;
+
+    /** Audio heard before the first speech onset; the utterance starts at the onset, not before. */
+    let beforeSpeech: AudioFrame[] | null = [];
+    const startUtterance = (onsetMs: number) => {
+      for (const frame of beforeSpeech ?? []) {
+        const kept = trimFrom(frame, onsetMs);
+        if (kept) utterance.push(kept);
+      }
+      beforeSpeech = null;
+    };
+
+    receive((command) => {
+      if (command.type !== 'FINISH' || utterance.closed) return;
+      metrics.mark('endOfTurn', streamNow(rt));
+      if (beforeSpeech) startUtterance(Number.NEGATIVE_INFINITY); // push-to-talk with no speech detected: send it all
+      utterance.close();
+    });
+
+    if (input.mode !== 'followUp') {
+      (async () => {
+        for await (const event of rt.stt.transcribe(utterance, signal)) {
+          if (signal.aborted) return;
+          if (event.type === 'interim') {
+            rt.emit({ type: 'transcript', final: false, text: event.text }, streamNow(rt));
+            sendBack({ type: 'TRANSCRIPT_INTERIM', text: event.text });
+          } else if (event.type === 'final') {
+            metrics.mark('transcriptFinal', streamNow(rt));
+            metrics.transcript = event.text.trim();
+            rt.emit({ type: 'transcript', final: true, text: event.text.trim() }, streamNow(rt));
+            sendBack({ type: 'TRANSCRIPT_FINAL', text: event.text });
+          }
+        }
+      })().catch(fail);
+    }
+
+    (async () => {
+      rt.vad.reset();
+      const fromMs = input.fromMs ?? rt.hub.nowMs - PTT_PRE_ROLL_MS;
+      for await (const frame of rt.hub.frames(signal, { fromMs })) {
+        if (input.mode === 'followUp') {
+          // only the VAD listens here: the next turn's listener takes the audio from the onset
+        } else if (beforeSpeech) beforeSpeech.push(frame);
+        else utterance.push(frame);
+        for (const event of await rt.vad.process(frame)) {
+          if (signal.aborted) return;
+          if (event.type === 'speech_start') {
+            if (beforeSpeech) startUtterance(event.timestampMs);
+            sendBack({ type: 'SPEECH_START', atMs: event.timestampMs });
+          } else {
+            metrics.set('speechEnd', event.timestampMs - rt.settings.vadPaddingMs);
+            sendBack({ type: 'SPEECH_END' });
+          }
+        }
+      }
+    })().catch(fail);
+
+    return () => {
+      controller.abort();
+      utterance.close();
+    };
+  });
+}

@@ -1,0 +1,118 @@
+import { fromCallback } from 'xstate';
+import { heardPart, type AgentOutput } from '../../agent/agent.js';
+import { durationMs } from '../../audio/frame.js';
+import { sentences } from '../../speech/chunker.js';
+import type { ReplyCommand } from '../../states/events.js';
+import type { ReplyInput } from '../../states/machine.js';
+import { prefetch } from '../async-queue.js';
+import type { TurnMetrics } from '../metrics.js';
+import { streamNow, type Runtime } from '../runtime.js';
+import { reportFailure } from './report.js';
+
+interface SpokenSentence {
+  text: string;
+  audioMs: number;
+}
+
+/**
+ * think + speak: the agent's reply, sentence by sentence through TTS to the speaker while the
+ * agent is still writing. Stopping it (barge-in, cancel) cuts playback at once, aborts the agent
+ * and TTS requests, and records only what the user heard.
+ */
+export function reply(rt: Runtime) {
+  return fromCallback<ReplyCommand, ReplyInput>(({ input, sendBack, receive }) => {
+    const controller = new AbortController();
+    const { signal } = controller;
+    const metrics = rt.turns.get(input.turn);
+    const now = () => streamNow(rt);
+    const generation = rt.speaker.open();
+    const spoken: SpokenSentence[] = [];
+    let answerConfirmation: ((approved: boolean) => void) | null = null;
+    let finished = false;
+
+    receive((command) => {
+      if (command.type === 'CONFIRMED') answerConfirmation?.(command.approved);
+      answerConfirmation = null;
+    });
+
+    const confirm = (prompt: string) =>
+      new Promise<boolean>((resolve) => {
+        answerConfirmation = resolve;
+        sendBack({ type: 'CONFIRM_REQUEST', prompt });
+      });
+
+    const finish = (heardText: string, interrupted: boolean) => {
+      finished = true;
+      const fullText = spoken.map((s) => s.text).join(' ');
+      metrics.heardText = heardText;
+      metrics.interrupted = interrupted;
+      rt.agent.commitReply(input.turn, { fullText, heardText, interrupted });
+      if (fullText) rt.emit({ type: 'assistant', text: fullText }, now());
+      return fullText;
+    };
+
+    (async () => {
+      metrics.mark('llmRequest', now());
+      const outputs = rt.agent.respond(input.transcript, { turn: input.turn, signal, confirm });
+      const { items, failure } = prefetch(sentences(textOf(outputs, rt, metrics)), signal);
+      for await (const sentence of items) {
+        const entry: SpokenSentence = { text: sentence, audioMs: 0 };
+        spoken.push(entry);
+        metrics.mark('ttsFirstText', now());
+        for await (const frame of rt.tts.synthesize(once(sentence), signal)) {
+          metrics.mark('ttsFirstAudio', now());
+          if (signal.aborted || !rt.speaker.isCurrent(generation)) return;
+          if (!metrics.has('firstAudioWritten')) {
+            metrics.mark('firstAudioWritten', now());
+            sendBack({ type: 'AUDIO_STARTED' });
+          }
+          entry.audioMs += durationMs(frame.samples.length, frame.sampleRate);
+          if (!(await rt.speaker.write(frame, generation))) return;
+        }
+      }
+      await failure;
+      await rt.speaker.drain(signal);
+      if (signal.aborted) return;
+      const text = finish(spoken.map((s) => s.text).join(' '), false);
+      sendBack({ type: 'REPLY_DONE', askedQuestion: /\?["')\]]*$/.test(text.trim()) });
+    })().catch(reportFailure(sendBack, signal, 'agent'));
+
+    return () => {
+      if (finished) return;
+      controller.abort();
+      const { playedMs } = rt.speaker.cut();
+      metrics.mark('playbackStopped', now());
+      finish(heardText(spoken, playedMs), true);
+    };
+  });
+}
+
+/** The agent's spoken text, with its tool activity reported on the way. */
+async function* textOf(outputs: AsyncIterable<AgentOutput>, rt: Runtime, metrics: TurnMetrics): AsyncIterable<string> {
+  for await (const output of outputs) {
+    if (output.type === 'text') {
+      metrics.mark('llmFirstToken', streamNow(rt));
+      yield output.delta;
+    } else if (output.type === 'tool_call') {
+      rt.emit({ type: 'tool_call', name: output.name, arguments: output.arguments }, streamNow(rt));
+    } else {
+      rt.emit({ type: 'tool_result', name: output.name, ok: output.ok, summary: output.summary }, streamNow(rt));
+    }
+  }
+}
+
+async function* once(text: string): AsyncIterable<string> {
+  yield text;
+}
+
+/** The sentences played in full, then the played part of the one cut off. */
+export function heardText(spoken: SpokenSentence[], playedMs: number): string {
+  const heard: string[] = [];
+  let left = playedMs;
+  for (const { text, audioMs } of spoken) {
+    if (left <= 0) break;
+    heard.push(left >= audioMs ? text : heardPart(text, left, audioMs));
+    left -= audioMs;
+  }
+  return heard.filter(Boolean).join(' ');
+}
