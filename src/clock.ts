@@ -28,37 +28,43 @@ function sleepOn(clock: Pick<Clock, 'setTimeout' | 'clearTimeout'>, ms: number, 
   });
 }
 
-function wallTimeout(fn: () => void, ms: number): unknown {
-  return globalThis.setTimeout(fn, Math.max(0, ms));
+/** What setTimeout returns: the Node timer can change when a timer that fired early is re-armed. */
+class TimerHandle {
+  constructor(public timer: ReturnType<typeof globalThis.setTimeout>) {}
 }
 
-function wallClearTimeout(handle: unknown): void {
-  globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout> | undefined);
+function makeClock(now: () => number, speed: number): Clock {
+  const clock: Clock = {
+    now,
+    setTimeout(fn, ms) {
+      const due = now() + Math.max(0, ms);
+      // Node's timers run on a millisecond loop clock and can fire a little before performance.now()
+      // reaches the due time (×speed on a scaled clock); re-arm so a timeout never ends early.
+      const fire = (): void => {
+        const left = due - now();
+        if (left > 0) handle.timer = globalThis.setTimeout(fire, left / speed);
+        else fn();
+      };
+      const handle = new TimerHandle(globalThis.setTimeout(fire, Math.max(0, ms) / speed));
+      return handle;
+    },
+    clearTimeout(handle) {
+      if (handle instanceof TimerHandle) globalThis.clearTimeout(handle.timer);
+    },
+    sleep: (ms, signal) => sleepOn(clock, ms, signal),
+  };
+  return clock;
 }
 
 /** Wall time (performance.now(), monotonic). */
-export const realClock: Clock = {
-  now: () => performance.now(),
-  setTimeout: wallTimeout,
-  clearTimeout: wallClearTimeout,
-  sleep(ms, signal) {
-    return sleepOn(realClock, ms, signal);
-  },
-};
+export const realClock: Clock = makeClock(() => performance.now(), 1);
 
 /**
  * A clock running `speed` times faster than wall time: now() advances `speed` ms per wall ms and
  * setTimeout(fn, ms) fires after ms / speed wall ms. now() starts at 0 when the clock is created.
- * Timers are as late (in wall ms) as Node's timers are, so code measuring with now() stays exact.
  */
 export function scaledClock(speed: number): Clock {
   if (!Number.isFinite(speed) || speed <= 0) throw new RangeError(`speed must be a positive finite number, got ${speed}`);
   const origin = performance.now();
-  const clock: Clock = {
-    now: () => (performance.now() - origin) * speed,
-    setTimeout: (fn, ms) => wallTimeout(fn, ms / speed),
-    clearTimeout: wallClearTimeout,
-    sleep: (ms, signal) => sleepOn(clock, ms, signal),
-  };
-  return clock;
+  return makeClock(() => (performance.now() - origin) * speed, speed);
 }

@@ -84,7 +84,7 @@ function liveMachine() {
       wakeListener: callback<MachineEvent>('wakeListener'),
       listener: callback<ListenerCommand, ListenerInput>('listener'),
       reply: callback<ReplyCommand, ReplyInput>('reply'),
-      bargeInDetector: callback<MachineEvent>('bargeInDetector'),
+      bargeInDetector: callback<MachineEvent, { turn: number }>('bargeInDetector'),
       wakeEarcon: pending<void, { turn: number }>('wakeEarcon'),
       confirmation: pending<boolean, ConfirmationInput>('confirmation'),
       errorAnnouncer: pending<void, { message: string }>('errorAnnouncer'),

@@ -7,6 +7,8 @@ export interface ClockedSourceOptions {
   frameSamples?: number;
   /** After the recording, silence keeps coming while this says so (e.g. until the assistant is idle). */
   continueAfter?: (streamMs: number) => boolean;
+  /** Called as each frame is delivered, with the stream time of its end. */
+  onFrame?: (streamMs: number) => void;
 }
 
 /**
@@ -39,6 +41,7 @@ export class ClockedSource implements AudioSource {
           return; // aborted
         }
       }
+      this.options.onFrame?.(timestampMs + (samples.length * 1000) / PIPELINE_RATE);
       yield { samples, sampleRate: PIPELINE_RATE, timestampMs };
     }
   }

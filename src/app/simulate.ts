@@ -1,0 +1,84 @@
+import { loadVoiceActivityDetector, loadWakeWordDetector } from '../audio/detectors.js';
+import { PacedSink } from '../audio/sinks/paced.js';
+import { TimelineWavWriter } from '../audio/sinks/timeline-wav.js';
+import { ClockedSource } from '../audio/sources/clocked.js';
+import { scaledClock } from '../clock.js';
+import type { Config } from '../config/index.js';
+import type { MachineEvent } from '../states/events.js';
+import { Assistant } from './assistant.js';
+import { createEngines, type Engines } from './engines.js';
+import type { EventSink } from './events.js';
+
+/** Silence after the recording lasts at least this long, and until the assistant has been idle this long. */
+const MIN_TAIL_MS = 1000;
+const MAX_TAIL_MS = 300_000;
+
+export interface SimulationOptions {
+  config: Config;
+  modelsDir: string;
+  cwd?: string;
+  /** The microphone: 16 kHz mono. */
+  input: Int16Array;
+  /** 1 = real time (latencies are real); N = N times faster. */
+  speed: number;
+  /** Where to write what the assistant said, on the input's timeline. */
+  outPath?: string;
+  /** Push-to-talk presses: held from startMs to stopMs of the input's timeline. */
+  ptt?: { startMs: number; stopMs: number }[];
+  emit: EventSink;
+  signal: AbortSignal;
+  /** Engines to use instead of those the config names (tests). */
+  engines?: Engines;
+}
+
+/** Runs the real assistant with a recording as the microphone and a paced virtual speaker. */
+export async function runSimulation(options: SimulationOptions): Promise<{ endMs: number }> {
+  const { config, modelsDir } = options;
+  const clock = scaledClock(options.speed);
+  const [wake, vad, bargeInVad] = await Promise.all([
+    loadWakeWordDetector(config.wakeword, modelsDir, { cwd: options.cwd }),
+    loadVoiceActivityDetector(config.vad, modelsDir),
+    loadVoiceActivityDetector({ ...config.vad, minSpeechMs: config.conversation.bargeInMinMs }, modelsDir),
+  ]);
+  const engines = options.engines ?? createEngines(config);
+  const out = options.outPath ? await TimelineWavWriter.open(options.outPath) : undefined;
+
+  let assistant: Assistant | undefined;
+  const inputMs = (options.input.length * 1000) / 16_000;
+  const presses = pttSchedule(options.ptt ?? []);
+  let lastBusyMs = 0;
+  const source = new ClockedSource(options.input, {
+    clock,
+    onFrame: (streamMs) => {
+      while (presses.length > 0 && presses[0]!.atMs <= streamMs) assistant?.send(presses.shift()!.event);
+    },
+    continueAfter: (streamMs) => {
+      if (assistant?.state !== 'idle' || presses.length > 0) lastBusyMs = streamMs;
+      return streamMs < inputMs + MIN_TAIL_MS || (streamMs - lastBusyMs < MIN_TAIL_MS && streamMs < inputMs + MAX_TAIL_MS);
+    },
+  });
+  const sink = new PacedSink({
+    clock,
+    output: out ? (frame, playedAtMs) => out.write(frame.samples, assistant?.hub.streamMsAt(playedAtMs) ?? 0) : undefined,
+  });
+  assistant = new Assistant({ config, source, sink, clock, wake, vad, bargeInVad, ...engines, emit: options.emit });
+  let endMs = 0;
+  try {
+    await assistant.run(options.signal);
+    endMs = assistant.hub.nowMs;
+  } finally {
+    assistant.stop();
+    await sink.close();
+    await out?.finish(endMs);
+  }
+  return { endMs };
+}
+
+function pttSchedule(presses: { startMs: number; stopMs: number }[]): { atMs: number; event: MachineEvent }[] {
+  return presses
+    .flatMap((p) => [
+      { atMs: p.startMs, event: { type: 'PTT_START' } as MachineEvent },
+      { atMs: p.stopMs, event: { type: 'PTT_STOP' } as MachineEvent },
+    ])
+    .sort((a, b) => a.atMs - b.atMs);
+}
