@@ -32,6 +32,11 @@ export interface AssistantParts {
   tts: TextToSpeech;
   agent: Agent;
   emit: EventSink;
+  /**
+   * Whether the microphone can hear the speaker: true for a real room without echo cancellation,
+   * false for a simulated one (the input file holds no echo) or when the OS cancels it.
+   */
+  echoPath: boolean;
 }
 
 /** The assistant: the machine with real actors, on one microphone and one speaker. */
@@ -46,7 +51,10 @@ export class Assistant {
   constructor(parts: AssistantParts) {
     const { config } = parts;
     this.hub = new AudioHub(parts.source, { clock: parts.clock });
-    const echo = new EchoGate({ echoGainDb: -12, marginDb: 6 });
+    const echo = new EchoGate({
+      echoGainDb: parts.echoPath ? config.conversation.echoGainDb : Number.NEGATIVE_INFINITY,
+      marginDb: config.conversation.bargeInMarginDb,
+    });
     this.runtime = {
       hub: this.hub,
       speaker: new GatedSink(parts.sink),

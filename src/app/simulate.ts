@@ -61,7 +61,8 @@ export async function runSimulation(options: SimulationOptions): Promise<{ endMs
     clock,
     output: out ? (frame, playedAtMs) => out.write(frame.samples, assistant?.hub.streamMsAt(playedAtMs) ?? 0) : undefined,
   });
-  assistant = new Assistant({ config, source, sink, clock, wake, vad, bargeInVad, ...engines, emit: options.emit });
+  // The simulated room has no echo: the microphone is the input file.
+  assistant = new Assistant({ config, source, sink, clock, wake, vad, bargeInVad, ...engines, emit: options.emit, echoPath: false });
   let endMs = 0;
   try {
     await assistant.run(options.signal);

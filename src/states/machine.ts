@@ -30,8 +30,8 @@ export interface MachineInput {
   followUp: FollowUpPolicy;
 }
 
-/** How the current turn was started, which decides how it ends. */
-export type TalkMode = 'wake' | 'hold' | 'toggle' | 'followUp';
+/** How the current turn was started (wake word, push-to-talk held or toggled, or just by talking), which decides how it ends. */
+export type TalkMode = 'wake' | 'hold' | 'toggle' | 'voice';
 
 export interface MachineContext {
   timeouts: Timeouts;
@@ -54,6 +54,8 @@ export interface ListenerInput {
   mode: TalkMode;
   /** Audio from here on belongs to the utterance (undefined: from now, with a short pre-roll). */
   fromMs: number | undefined;
+  /** followUp: only watch for speech; the listen state's listener transcribes it. */
+  watchOnly: boolean;
 }
 
 export interface ReplyInput {
@@ -134,7 +136,7 @@ export const conversationMachine = setup({
     /** Barge-in and answers in the follow-up window start a turn without a wake earcon. */
     startTurnByVoice: assign(({ context, event }) => ({
       turn: context.turn + 1,
-      mode: event.type === 'PTT_START' ? 'hold' : event.type === 'PTT_TOGGLE' ? 'toggle' : ('followUp' as TalkMode),
+      mode: event.type === 'PTT_START' ? 'hold' : event.type === 'PTT_TOGGLE' ? 'toggle' : ('voice' as TalkMode),
       interim: '',
       transcript: '',
       listenFromMs: atMsOf(event),
@@ -198,7 +200,7 @@ export const conversationMachine = setup({
       invoke: {
         id: 'listener',
         src: 'listener',
-        input: ({ context }) => ({ turn: context.turn, mode: context.mode, fromMs: context.listenFromMs }),
+        input: ({ context }) => ({ turn: context.turn, mode: context.mode, fromMs: context.listenFromMs, watchOnly: false }),
         onError: { target: 'error', actions: 'keepActorError' },
       },
       initial: 'waiting',
@@ -296,7 +298,7 @@ export const conversationMachine = setup({
       invoke: {
         id: 'listener',
         src: 'listener',
-        input: ({ context }) => ({ turn: context.turn, mode: 'followUp' as TalkMode, fromMs: undefined }),
+        input: ({ context }) => ({ turn: context.turn, mode: context.mode, fromMs: undefined, watchOnly: true }),
         onError: { target: 'error', actions: 'keepActorError' },
       },
       after: { followUp: 'idle' },

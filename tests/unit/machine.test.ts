@@ -215,7 +215,7 @@ describe('the conversation machine, scenario by scenario', () => {
     expect(value(asked)).toBe('followUp');
     const { actor } = run([...asked, { type: 'SPEECH_START' }]);
     expect(stateKey(actor.getSnapshot().value)).toBe('listen.hearing');
-    expect(actor.getSnapshot().context).toMatchObject({ turn: 2, mode: 'followUp' });
+    expect(actor.getSnapshot().context).toMatchObject({ turn: 2, mode: 'voice' });
   });
 
   it('barges in on speech, the wake word or a push-to-talk press, straight into listening', () => {

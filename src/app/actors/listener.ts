@@ -41,7 +41,7 @@ export function listener(rt: Runtime) {
       utterance.close();
     });
 
-    if (input.mode !== 'followUp') {
+    if (!input.watchOnly) {
       (async () => {
         for await (const event of rt.stt.transcribe(utterance, signal)) {
           if (signal.aborted) return;
@@ -62,7 +62,7 @@ export function listener(rt: Runtime) {
       rt.vad.reset();
       const fromMs = input.fromMs ?? rt.hub.nowMs - PTT_PRE_ROLL_MS;
       for await (const frame of rt.hub.frames(signal, { fromMs })) {
-        if (input.mode === 'followUp') {
+        if (input.watchOnly) {
           // only the VAD listens here: the next turn's listener takes the audio from the onset
         } else if (beforeSpeech) beforeSpeech.push(frame);
         else utterance.push(frame);

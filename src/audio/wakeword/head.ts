@@ -1,4 +1,4 @@
-import type { InferenceSession } from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { ModelError } from '../../errors.js';
 import { inputName, loadRuntime, outputName } from '../onnx.js';
 import { EMBEDDING_SIZE, tensorData } from './features.js';
@@ -6,17 +6,20 @@ import { EMBEDDING_SIZE, tensorData } from './features.js';
 /** One openWakeWord classifier: the last N embeddings in, a score in 0..1 out. */
 export class WakeHead {
   private readonly window: Float32Array;
+  /** Wraps `window`: onnxruntime reads the array when run() is called. */
+  private readonly tensor: Tensor;
   private readonly input: string;
   private readonly output: string;
 
   private constructor(
     readonly keyword: string,
-    private readonly ort: typeof import('onnxruntime-node'),
+    ort: typeof import('onnxruntime-node'),
     private readonly session: InferenceSession,
     /** How many embeddings the head looks at (16 for the pretrained heads). */
     readonly frames: number,
   ) {
     this.window = new Float32Array(frames * EMBEDDING_SIZE);
+    this.tensor = new ort.Tensor('float32', this.window, [1, frames, EMBEDDING_SIZE]);
     this.input = inputName(session);
     this.output = outputName(session);
   }
@@ -45,9 +48,7 @@ export class WakeHead {
   async score(embedding: Float32Array): Promise<number> {
     this.window.copyWithin(0, EMBEDDING_SIZE);
     this.window.set(embedding, this.window.length - EMBEDDING_SIZE);
-    const out = await this.session.run({
-      [this.input]: new this.ort.Tensor('float32', this.window, [1, this.frames, EMBEDDING_SIZE]),
-    });
+    const out = await this.session.run({ [this.input]: this.tensor });
     const score = tensorData(out[this.output], `wake-word ${this.keyword}`)[0];
     if (score === undefined || !Number.isFinite(score)) throw new ModelError(`wake-word model ${this.keyword} returned no score`);
     return score;

@@ -1,0 +1,158 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startChatServer, textReply, type ChatServer } from '../helpers/chat-server.js';
+import { concat, phrase, silence, type Voice } from '../helpers/fixtures.js';
+import { startScriptedServer, type ScriptedServer } from '../helpers/openai-server.js';
+import { audibleSpans, serverConfig, simulate, statesOf, ttsAudio, turnsOf } from '../helpers/simulation.js';
+
+const voice: Voice = { engine: 'flite', voice: 'rms' };
+const work = mkdtempSync(join(tmpdir(), 'kai-sim-'));
+let audio: ScriptedServer;
+let chat: ChatServer;
+
+const sttReply = (text: string) => ({
+  type: 'sse' as const,
+  events: [
+    { type: 'transcript.text.delta', delta: text.split(' ').slice(0, 2).join(' ') },
+    { type: 'transcript.text.delta', delta: ` ${text.split(' ').slice(2).join(' ')}` },
+    { type: 'transcript.text.done', text },
+  ],
+  done: true,
+});
+
+beforeEach(async () => {
+  audio = await startScriptedServer();
+  chat = await startChatServer();
+});
+afterEach(async () => {
+  await audio.close();
+  await chat.close();
+});
+
+describe('kai simulate against scripted servers', () => {
+  it('runs a full turn: wake, listen, think, speak, with every latency recorded', async () => {
+    const [first, second] = await Promise.all([ttsAudio('It is ten past two.'), ttsAudio('Anything else?')]);
+    audio.script('/audio/transcriptions', sttReply('what time is it'));
+    audio.script('/audio/speech', { type: 'chunks', chunks: first.chunks, delayMs: 5 }, { type: 'chunks', chunks: second.chunks, delayMs: 5 });
+    chat.enqueue(textReply(['It is ', 'ten past two. ', 'Anything ', 'else?']));
+    const input = concat('sim-turn', [silence(1), phrase('hey jarvis', voice), silence(0.6), phrase('what time is it', voice), silence(1.5)]);
+    const out = join(work, 'turn.wav');
+    const before = audio.requests.length;
+
+    const { events } = await simulate(input, serverConfig(audio, chat), { outPath: out });
+
+    expect(statesOf(events)).toEqual(['idle', 'wake', 'listen', 'think', 'speak', 'idle']);
+    expect(events.filter((e) => e.type === 'transcript' && !e.final).length).toBeGreaterThan(0);
+    expect(events.find((e) => e.type === 'transcript' && e.final)).toMatchObject({ text: 'what time is it' });
+    expect(events.find((e) => e.type === 'assistant')).toMatchObject({ text: 'It is ten past two. Anything else?' });
+    const [turn] = turnsOf(events);
+    expect(turn).toMatchObject({ turn: 1, interrupted: false, transcript: 'what time is it', heardText: 'It is ten past two. Anything else?' });
+    for (const key of ['eouDelayMs', 'sttFinalMs', 'llmTtftMs', 'ttsTtfbMs', 'voiceToVoiceMs'] as const) {
+      expect(turn![key], key).toBeGreaterThanOrEqual(0);
+    }
+    expect(turn!.wakeScore).toBeGreaterThan(0.5);
+    // the utterance went up from its onset: about one second of audio, not the wake phrase
+    const upload = audio.requests.slice(before).find((r) => r.path === '/audio/transcriptions');
+    expect(upload!.files!.file!.wav!.durationMs).toBeGreaterThan(700);
+    expect(upload!.files!.file!.wav!.durationMs).toBeLessThan(2200);
+    expect(upload!.fields).toMatchObject({ model: 'whisper-test', stream: 'true' });
+    // the LLM saw the system prompt and the question
+    const messages = chat.requests.at(-1)!.messages as { role: string; content: string }[];
+    expect(messages.map((m) => m.role)).toEqual(['system', 'user']);
+    expect(messages[1]!.content).toBe('what time is it');
+    // what it said is on the input's timeline: the wake earcon, then the reply after the question
+    const spans = await audibleSpans(out);
+    const speechEndMs = events.find((e) => e.type === 'transcript' && e.final)!.t;
+    const reply = spans.filter((s) => s.startMs > speechEndMs - 600);
+    const audibleMs = reply.reduce((sum, s) => sum + s.endMs - s.startMs, 0);
+    expect(audibleMs).toBeGreaterThan((first.ms + second.ms) * 0.6);
+    expect(spans[0]!.startMs).toBeLessThan(speechEndMs - 1000); // the earcon right after the wake word
+  });
+
+  it('stops at once when the user talks over it, and keeps only what was heard', async () => {
+    const sentences = [
+      'The build has three failing tests in the api package.',
+      'The first one is a timeout in the health check.',
+      'The second and third fail on a missing environment variable.',
+    ];
+    const clips = await Promise.all(sentences.map((s) => ttsAudio(s)));
+    const short = await ttsAudio('Tomorrow looks clear.');
+    audio.script('/audio/transcriptions', sttReply('what broke in the build'), sttReply('what about tomorrow'));
+    audio.script('/audio/speech', ...clips.map((c) => ({ type: 'chunks' as const, chunks: c.chunks, delayMs: 5 })), { type: 'chunks', chunks: short.chunks });
+    chat.enqueue(textReply(sentences.map((s) => `${s} `)), textReply(['Tomorrow looks clear.']));
+    // the user interrupts about two seconds into the reply
+    const input = concat('sim-barge', [
+      silence(1),
+      phrase('hey jarvis', voice),
+      silence(0.6),
+      phrase('what broke in the build', voice),
+      silence(3),
+      phrase('what about tomorrow', voice),
+      silence(2),
+    ]);
+    const out = join(work, 'barge.wav');
+    const { events } = await simulate(input, serverConfig(audio, chat), { outPath: out });
+
+    const states = statesOf(events);
+    expect(states.slice(0, 6)).toEqual(['idle', 'wake', 'listen', 'think', 'speak', 'listen']);
+    expect(states.at(-1)).toBe('idle');
+    const [first, second] = turnsOf(events);
+    expect(first).toMatchObject({ turn: 1, interrupted: true });
+    const full = sentences.join(' ');
+    expect(first!.heardText.length).toBeGreaterThan(10);
+    expect(full.startsWith(first!.heardText)).toBe(true);
+    expect(first!.heardText.length).toBeLessThan(full.length * 0.8);
+    expect(first!.bargeInStopMs).toBeGreaterThan(0);
+    expect(first!.bargeInStopMs).toBeLessThan(800);
+    expect(second).toMatchObject({ turn: 2, transcript: 'what about tomorrow', interrupted: false });
+    // the next request holds the reply as heard, marked interrupted, not the full text
+    const history = chat.requests.at(-1)!.messages as { role: string; content: string }[];
+    expect(history.find((m) => m.role === 'assistant')!.content).toBe(`${first!.heardText} [interrupted by the user]`);
+    // playback stopped soon after the interruption began
+    const bargeAt = events.find((e, i) => e.type === 'state' && e.value === 'listen' && i > events.findIndex((x) => x.type === 'state' && x.value === 'speak'))!.t;
+    const spans = await audibleSpans(out, 100);
+    const playingAfter = spans.filter((s) => s.startMs < bargeAt && s.endMs > bargeAt + 150);
+    expect(playingAfter).toEqual([]);
+  });
+
+  it('listens for an answer without the wake word after asking a question', async () => {
+    const ask = await ttsAudio('Shall I run the tests?');
+    const ok = await ttsAudio('Running them now.');
+    audio.script('/audio/transcriptions', sttReply('are the tests green'), sttReply('yes please'));
+    audio.script('/audio/speech', { type: 'chunks', chunks: ask.chunks }, { type: 'chunks', chunks: ok.chunks });
+    chat.enqueue(textReply(['Shall I ', 'run the tests?']), textReply(['Running them now.']));
+    const input = concat('sim-follow', [
+      silence(1),
+      phrase('hey jarvis', voice),
+      silence(0.6),
+      phrase('are the tests green', voice),
+      silence(ask.ms / 1000 + 1.8),
+      phrase('yes please', voice),
+      silence(2),
+    ]);
+    const config = serverConfig(audio, chat, { conversation: { followUp: 'question' } });
+    const { events } = await simulate(input, config);
+    expect(statesOf(events)).toEqual(['idle', 'wake', 'listen', 'think', 'speak', 'followUp', 'listen', 'think', 'speak', 'idle']);
+    const turns = turnsOf(events);
+    expect(turns.map((t) => t.transcript)).toEqual(['are the tests green', 'yes please']);
+    expect(turns[1]!.wakeScore).toBeNull();
+  });
+
+  it('takes a push-to-talk turn without a wake word, ending on release', async () => {
+    const clip = await ttsAudio('It is ten past two.');
+    audio.script('/audio/transcriptions', sttReply('what time is it'));
+    audio.script('/audio/speech', { type: 'chunks', chunks: clip.chunks });
+    chat.enqueue(textReply(['It is ten past two.']));
+    const input = concat('sim-ptt', [silence(1.2), phrase('what time is it', voice), silence(0.4), phrase('please', voice), silence(2.5)]);
+    const before = audio.requests.length;
+    const { events } = await simulate(input, serverConfig(audio, chat), { ptt: [{ startMs: 800, stopMs: 3600 }] });
+    expect(statesOf(events)).toEqual(['idle', 'wake', 'listen', 'think', 'speak', 'idle']);
+    expect(events.some((e) => e.type === 'wake')).toBe(false);
+    // held: the pause before "please" did not end the turn, the release did
+    const upload = audio.requests.slice(before).find((r) => r.path === '/audio/transcriptions');
+    expect(upload!.files!.file!.wav!.durationMs).toBeGreaterThan(1500);
+    expect(turnsOf(events)[0]).toMatchObject({ transcript: 'what time is it', wakeScore: null });
+  });
+});
