@@ -25,7 +25,7 @@ export async function createWakeWordDetector(paths: WakeModelPaths, options: Wak
     openSession(paths.embedding, 'wake-word feature model embedding'),
     ...paths.heads.map((h) => openSession(h.path, `wake-word model ${h.keyword}`)),
   ]);
-  const features = await WakeFeatures.create(mel!, embedding!);
+  const features = await WakeFeatures.create(mel!, embedding!, paths.embedding);
   const loaded = await Promise.all(paths.heads.map((h, i) => WakeHead.create(h.keyword, heads[i]!)));
   return new WakeWordDetector(
     features,

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { checkCapture, checkPlayback, missingProgram } from '../../audio/alsa.js';
+import { detectEchoCancellation } from '../../audio/echo-cancel.js';
 import { keywordOf } from '../../audio/detectors.js';
 import { configSchema, loadConfig, type Config } from '../../config/index.js';
 import { describeError } from '../../errors.js';
@@ -62,6 +63,17 @@ Exits 1 when any check fails.`,
       checkPlayback(config.audio.playbackDevice, { timeoutMs: 5000 }),
     ]);
     report(capture.ok ? { level: 'ok', name: 'capture', detail: `${config.audio.captureDevice} records` } : { level: 'fail', name: 'capture', detail: capture.reason });
+    const echo = await detectEchoCancellation(config.audio.captureDevice);
+    const setting = config.conversation.echoCancellation;
+    report(
+      echo.active || setting === 'on'
+        ? { level: 'ok', name: 'echo cancellation', detail: setting === 'on' ? 'on (conversation.echoCancellation)' : echo.detail }
+        : {
+            level: 'warn',
+            name: 'echo cancellation',
+            detail: `${echo.detail}; to interrupt the assistant you must be clearly louder than its voice — enable PipeWire/PulseAudio echo-cancel (README: Barge-in and echo) or use a headset`,
+          },
+    );
     report(playback.ok ? { level: 'ok', name: 'playback', detail: `${config.audio.playbackDevice} plays` } : { level: 'fail', name: 'playback', detail: playback.reason });
 
     const modelsDir = resolveModelsDir(config.models.dir, io.env, io.cwd);
@@ -86,7 +98,8 @@ Exits 1 when any check fails.`,
 
     const failed = checks.filter((c) => c.level === 'fail').length;
     const warned = checks.filter((c) => c.level === 'warn').length;
-    if (!values.json) io.stdout.write(failed || warned ? `${failed} failed, ${warned} warnings\n` : 'all checks passed\n');
+    const warnings = warned === 1 ? '1 warning' : `${warned} warnings`;
+    if (!values.json) io.stdout.write(failed ? `${failed} failed, ${warnings}\n` : `all checks passed${warned ? `, ${warnings}` : ''}\n`);
     return failed > 0 ? 1 : 0;
   },
 };

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { detectEchoCancellation, type ProgramRunner } from '../../src/audio/echo-cancel.js';
+import { EchoGate } from '../../src/audio/echo-gate.js';
+
+const tone = (amplitude: number, n = 320) => Int16Array.from({ length: n }, (_, i) => Math.round(amplitude * Math.sin(i / 3)));
+
+describe('EchoGate', () => {
+  const gate = () => new EchoGate({ echoGainDb: -12, marginDb: 6, maxDelayMs: 300 });
+
+  it('lets everything through while nothing is playing', () => {
+    expect(gate().isUser(tone(500), 1000)).toBe(true);
+  });
+
+  it('treats audio no louder than the expected echo as the assistant itself', () => {
+    const g = gate();
+    g.playedAt(tone(10_000, 16_000), 1000); // one second of loud playback from 1.0 s
+    // echo arrives 12 dB down (×0.25 amplitude): below the -6 dB bar
+    expect(g.isUser(tone(2500), 1500)).toBe(false);
+    // the user, as loud as the playback: clearly above it
+    expect(g.isUser(tone(10_000), 1500)).toBe(true);
+  });
+
+  it('allows for the playback-to-capture delay, then forgets old playback', () => {
+    const g = gate();
+    g.playedAt(tone(10_000, 1600), 1000); // 100 ms of playback
+    expect(g.isUser(tone(2500), 1350)).toBe(false); // 250 ms later: may still be its echo
+    expect(g.isUser(tone(2500), 1500)).toBe(true); // 400 ms later: cannot be
+  });
+
+  it('with no echo path (simulation, OS cancellation) never suppresses real sound', () => {
+    const g = new EchoGate({ echoGainDb: Number.NEGATIVE_INFINITY, marginDb: 6 });
+    g.playedAt(tone(30_000, 16_000), 0);
+    expect(g.isUser(tone(200), 500)).toBe(true);
+  });
+});
+
+describe('detectEchoCancellation', () => {
+  const runner = (outputs: Record<string, string | null>): ProgramRunner => async (program, args) => outputs[`${program} ${args.join(' ')}`] ?? null;
+
+  it('sees PulseAudio/PipeWire module-echo-cancel and names its source', async () => {
+    const run = runner({
+      'pactl list short modules': '24\tmodule-echo-cancel\taec_method=webrtc\n',
+      'pactl list short sources': '55\techo-cancel-source\tPipeWire\ts16le 1ch 48000Hz\tRUNNING\n',
+    });
+    expect(await detectEchoCancellation('default', run)).toEqual({ active: true, detail: 'module-echo-cancel is loaded (source echo-cancel-source)' });
+  });
+
+  it('sees a PipeWire echo-cancel node, or a capture device named for it', async () => {
+    expect((await detectEchoCancellation('default', runner({ 'pactl list short modules': '1\tmodule-null-sink\n', 'pw-cli ls Node': 'node.name = "echo-cancel-capture"' }))).active).toBe(true);
+    expect((await detectEchoCancellation('echo-cancel-source', runner({}))).active).toBe(true);
+  });
+
+  it('says why it is off', async () => {
+    expect(await detectEchoCancellation('default', runner({}))).toEqual({ active: false, detail: 'no PulseAudio or PipeWire found (plain ALSA has no echo cancellation)' });
+    expect((await detectEchoCancellation('default', runner({ 'pactl list short modules': '1\tmodule-alsa-card\n' }))).detail).toMatch(/no echo-cancel module/);
+  });
+});
