@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startChatServer, textReply, type ChatServer } from '../helpers/chat-server.js';
-import { concat, phrase, silence, type Voice } from '../helpers/fixtures.js';
+import { runKai } from '../helpers/cli.js';
+import { concat, phrase, sharedModelsDir, silence, type Voice } from '../helpers/fixtures.js';
 import { startScriptedServer, type ScriptedServer } from '../helpers/openai-server.js';
-import { audibleSpans, serverConfig, simulate, statesOf, ttsAudio, turnsOf } from '../helpers/simulation.js';
+import { audibleSpans, readJsonLines, serverConfig, simulate, statesOf, ttsAudio, turnsOf } from '../helpers/simulation.js';
 
 const voice: Voice = { engine: 'flite', voice: 'rms' };
 const work = mkdtempSync(join(tmpdir(), 'kai-sim-'));
@@ -154,5 +155,36 @@ describe('kai simulate against scripted servers', () => {
     const upload = audio.requests.slice(before).find((r) => r.path === '/audio/transcriptions');
     expect(upload!.files!.file!.wav!.durationMs).toBeGreaterThan(1500);
     expect(turnsOf(events)[0]).toMatchObject({ transcript: 'what time is it', wakeScore: null });
+  });
+});
+
+describe('kai simulate on the command line, offline', () => {
+  it('runs a turn with the embedded engines and writes the events and the reply audio', async () => {
+    const input = concat('cli-sim', [silence(1), phrase('hey jarvis', voice), silence(0.6), phrase('what time is it', voice), silence(1.5)]);
+    const out = join(work, 'cli.wav');
+    const eventsFile = join(work, 'cli.jsonl');
+    const env = { KAI_MODELS_DIR: sharedModelsDir, XDG_CONFIG_HOME: join(work, 'no-config') };
+    const result = await runKai(['simulate', input, '--out', out, '--events', eventsFile, '--speed', '2'], { env, timeoutMs: 60_000 });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const events = readJsonLines(eventsFile);
+    expect(events[0]).toMatchObject({ t: 0, type: 'simulate', speed: 2, realTime: false });
+    for (const e of events) expect(typeof e.t).toBe('number');
+    expect(events.filter((e) => e.type === 'state').map((e) => e.value)).toEqual(['idle', 'wake', 'listen', 'think', 'speak', 'idle']);
+    expect(events.find((e) => e.type === 'transcript' && e.final)).toMatchObject({ text: 'what time is it' });
+    expect(String(events.find((e) => e.type === 'assistant')?.text)).toMatch(/^It's \d{1,2}:\d\d [AP]M\.$/);
+    const turn = events.find((e) => e.type === 'turn')!;
+    for (const key of ['eouDelayMs', 'sttFinalMs', 'llmTtftMs', 'ttsTtfbMs', 'voiceToVoiceMs', 'bargeInStopMs', 'interrupted', 'heardText']) expect(turn).toHaveProperty(key);
+    expect((await audibleSpans(out)).length).toBeGreaterThanOrEqual(2); // the earcon, then the reply
+  });
+
+  it('rejects a bad --speed or --ptt in one line', async () => {
+    const input = concat('cli-sim-bad', [silence(0.5)]);
+    const speed = await runKai(['simulate', input, '--speed', 'fast']);
+    expect(speed.code).toBe(2);
+    expect(speed.stderr).toMatch(/--speed must be a number/);
+    const ptt = await runKai(['simulate', input, '--ptt', '3000-1000']);
+    expect(ptt.code).toBe(2);
+    expect(ptt.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
