@@ -1,6 +1,7 @@
 import type { Clock } from '../../clock.js';
 import { AudioFormatError } from '../../errors.js';
 import { PIPELINE_RATE, type AudioFrame, type AudioSink } from '../frame.js';
+import { Conditions } from './conditions.js';
 
 export interface PacedSinkOptions {
   clock: Clock;
@@ -39,7 +40,7 @@ export class PacedSink implements AudioSink {
   private timer: { handle: unknown } | null = null;
   private readonly pendingOutputs = new Set<Promise<void>>();
   private readonly playedListeners = new Set<PlayedListener>();
-  private readonly waiters = new Set<() => boolean>();
+  private readonly conditions = new Conditions();
   private failure: { error: unknown } | null = null;
   private closed = false;
 
@@ -87,14 +88,14 @@ export class PacedSink implements AudioSink {
     this.queue.push(frame.samples.slice());
     this.queuedSamples += frame.samples.length;
     this.schedule();
-    await this.until(() => this.failure !== null || this.closed || this.queuedSamples < this.maxQueueSamples);
+    await this.conditions.until(() => this.failure !== null || this.closed || this.queuedSamples < this.maxQueueSamples);
     this.throwIfFailed();
   }
 
   /** Resolves when everything queued has played and every output call has settled. */
   async drain(signal?: AbortSignal): Promise<void> {
     this.advance();
-    await this.until(() => this.failure !== null || this.queuedSamples === 0, signal);
+    await this.conditions.until(() => this.failure !== null || this.queuedSamples === 0, signal);
     await Promise.all(this.pendingOutputs);
     this.throwIfFailed();
   }
@@ -111,7 +112,7 @@ export class PacedSink implements AudioSink {
     this.advance();
     this.stop();
     this.closed = true;
-    this.wake();
+    this.conditions.wake();
     await Promise.all(this.pendingOutputs);
   }
 
@@ -180,7 +181,7 @@ export class PacedSink implements AudioSink {
       this.clock.clearTimeout(this.timer.handle);
       this.timer = null;
     }
-    this.wake();
+    this.conditions.wake();
   }
 
   private fail(error: unknown): void {
@@ -201,28 +202,6 @@ export class PacedSink implements AudioSink {
     this.timer = null;
     this.advance();
     this.schedule();
-    this.wake();
-  }
-
-  private until(ready: () => boolean, signal?: AbortSignal): Promise<void> {
-    if (ready() || signal?.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const check = (): boolean => {
-        if (!ready() && !signal?.aborted) return false;
-        this.waiters.delete(check);
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-        return true;
-      };
-      const onAbort = (): void => {
-        check();
-      };
-      this.waiters.add(check);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  private wake(): void {
-    for (const check of [...this.waiters]) check();
+    this.conditions.wake();
   }
 }

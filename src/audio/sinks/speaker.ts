@@ -3,6 +3,7 @@ import { AudioDeviceError, AudioFormatError } from '../../errors.js';
 import { checkPlayback } from '../alsa.js';
 import { PIPELINE_RATE, type AudioFrame, type AudioSink } from '../frame.js';
 import { floatToInt16, int16ToFloat, StreamingResampler } from '../resample.js';
+import { Conditions } from './conditions.js';
 
 export interface SpeakerSinkOptions {
   /** ALSA playback device. Default "default". */
@@ -98,7 +99,7 @@ export class SpeakerSink implements AudioSink {
   private failure: AudioDeviceError | null = null;
   private closed = false;
   private readonly resamplers = new Map<number, StreamingResampler>();
-  private readonly waiters = new Set<() => boolean>();
+  private readonly conditions = new Conditions();
 
   /** Use openSpeakerSink(), which checks the device before loading the native module; tests pass a fake class. */
   constructor(Speaker: SpeakerClass, device: string, deviceRate: number, queueMs: number) {
@@ -117,7 +118,7 @@ export class SpeakerSink implements AudioSink {
     if (this.failure) throw this.failure;
     this.enqueue(this.toDeviceRate(frame), true);
     this.pump();
-    await this.until(() => this.failure !== null || this.queuedBytes <= this.highWaterBytes);
+    await this.conditions.until(() => this.failure !== null || this.queuedBytes <= this.highWaterBytes);
     if (this.failure) throw this.failure;
   }
 
@@ -125,7 +126,7 @@ export class SpeakerSink implements AudioSink {
     if (this.failure) throw this.failure;
     for (const resampler of this.resamplers.values()) this.enqueue(floatToInt16(resampler.flush()), true);
     this.pump();
-    await this.until(() => this.failure !== null || this.idle(), signal);
+    await this.conditions.until(() => this.failure !== null || this.idle(), signal);
     if (this.failure) throw this.failure;
     if (signal?.aborted || !this.deviceHasAudio) return;
 
@@ -135,7 +136,7 @@ export class SpeakerSink implements AudioSink {
     const silence = new Int16Array(Math.ceil((DEVICE_BUFFER_MS / 1000) * this.deviceRate / CHUNK_SAMPLES) * CHUNK_SAMPLES);
     this.enqueue(silence, false);
     this.pump();
-    await this.until(() => this.failure !== null || this.idle(), signal);
+    await this.conditions.until(() => this.failure !== null || this.idle(), signal);
     if (signal?.aborted) {
       this.queue = this.queue.filter((c) => c.counted);
       this.queuedBytes = this.queue.reduce((n, c) => n + c.bytes.length, 0);
@@ -152,7 +153,7 @@ export class SpeakerSink implements AudioSink {
     for (const resampler of this.resamplers.values()) resampler.reset();
     if (this.inFlight) this.dropWhenIdle = true;
     else this.dropDevice();
-    this.wake();
+    this.conditions.wake();
     return { playedMs: this.playedMs };
   }
 
@@ -161,7 +162,7 @@ export class SpeakerSink implements AudioSink {
     if (this.closed) return;
     this.clear();
     this.closed = true;
-    await this.until(() => !this.inFlight);
+    await this.conditions.until(() => !this.inFlight);
     this.dropDevice();
   }
 
@@ -209,7 +210,7 @@ export class SpeakerSink implements AudioSink {
       if (chunk.counted && generation === this.generation) this.consumedBytes += chunk.bytes.length;
       if (this.dropWhenIdle) this.dropDevice();
       this.pump();
-      this.wake();
+      this.conditions.wake();
     });
   }
 
@@ -253,28 +254,6 @@ export class SpeakerSink implements AudioSink {
     // A failed native write never calls back (the package only emits 'error'); it is over either way.
     this.inFlight = false;
     this.dropDevice();
-    this.wake();
-  }
-
-  private until(ready: () => boolean, signal?: AbortSignal): Promise<void> {
-    if (ready() || signal?.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const check = (): boolean => {
-        if (!ready() && !signal?.aborted) return false;
-        this.waiters.delete(check);
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-        return true;
-      };
-      const onAbort = (): void => {
-        check();
-      };
-      this.waiters.add(check);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  private wake(): void {
-    for (const check of [...this.waiters]) check();
+    this.conditions.wake();
   }
 }
