@@ -29,6 +29,7 @@ export function reply(rt: Runtime) {
     const spoken: SpokenSentence[] = [];
     let answerConfirmation: ((approved: boolean) => void) | null = null;
     let finished = false;
+    let failed = false;
 
     receive((command) => {
       if (command.type === 'CONFIRMED') answerConfirmation?.(command.approved);
@@ -75,14 +76,18 @@ export function reply(rt: Runtime) {
       if (signal.aborted) return;
       const text = finish(spoken.map((s) => s.text).join(' '), false);
       sendBack({ type: 'REPLY_DONE', askedQuestion: /\?["')\]]*$/.test(text.trim()) });
-    })().catch(reportFailure(sendBack, signal, 'agent'));
+    })().catch((err: unknown) => {
+      failed = !signal.aborted;
+      reportFailure(sendBack, signal, 'agent')(err);
+    });
 
     return () => {
       if (finished) return;
       controller.abort();
       const { playedMs } = rt.speaker.cut();
       metrics.mark('playbackStopped', now());
-      finish(heardText(spoken, playedMs), true);
+      // Stopped from outside: the user cut in (barge-in, cancel) — unless the reply itself failed.
+      finish(heardText(spoken, playedMs), !failed);
     };
   });
 }
