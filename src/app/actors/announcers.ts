@@ -50,7 +50,11 @@ export function isYes(text: string): boolean {
 
 /** "could not reach the LLM server at http://…" → something short to say out loud. */
 export function spokenError(message: string): string {
-  const first = message.split(/[;(]/)[0]!.replace(/\bhttps?:\/\/\S+/g, '').replace(/\s+/g, ' ').trim();
+  const first = message
+    .split(/[;(]/)[0]!
+    .replace(/\s*\b(at|from|to)?\s*(wss?|https?):\/\/\S+/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
   return `Sorry, ${first.replace(/^[A-Z]/, (c) => c.toLowerCase())}.`;
 }
 
