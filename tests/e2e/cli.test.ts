@@ -26,7 +26,7 @@ describe('kai --help', () => {
   it('lists every command with one line each', async () => {
     const { code, stdout } = await runKai(['--help']);
     expect(code).toBe(0);
-    for (const name of ['wakeword', 'vad', 'listen', 'play', 'devices', 'models', 'doctor']) {
+    for (const name of ['wakeword', 'vad', 'listen', 'play', 'devices', 'models', 'doctor', 'simulate', 'transcribe', 'say']) {
       expect(stdout).toMatch(new RegExp(`^  ${name}\\s+\\S.+$`, 'm'));
     }
   });
