@@ -42,9 +42,36 @@ export const DEFAULT_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
 export const BUILTIN_PHRASES = ['yes', 'yes please', 'no', 'no thanks', 'stop', 'cancel'];
 /** Measured on synthesized speech (five voices): no out-of-grammar utterance passed these. */
 export const DEFAULT_REJECTION: PocketsphinxRejection = { minCoverage: 0.9, maxScoreGap: 1.0 };
+/** Silence the decoder wants around the words (what the rejection limits were measured with). */
+const SILENCE_AROUND_MS = 300;
 const NOT_INSTALLED = 'pocketsphinx is not installed; install the Debian packages pocketsphinx pocketsphinx-en-us';
 const PHONES = 'AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH UH UW V W Y Z ZH'.split(' ');
 const GARBAGE_PREFIX = 'phone_';
+
+/**
+ * Tops up the silence before and after the words to SILENCE_AROUND_MS: the decoder needs it to
+ * find where words start and end, and an utterance cut tight by the VAD was recognised less
+ * than half as often (measured: 11/30 commands vs 24/30 with the silence).
+ */
+export function withSilenceAround(audio: Int16Array): Int16Array {
+  const frame = PIPELINE_RATE / 100;
+  const loud = (at: number) => {
+    let peak = 0;
+    for (let i = at; i < Math.min(at + frame, audio.length); i++) peak = Math.max(peak, Math.abs(audio[i]!));
+    return peak > 300;
+  };
+  let lead = 0;
+  while (lead < audio.length && !loud(lead)) lead += frame;
+  let trail = 0;
+  while (trail < audio.length && !loud(audio.length - trail - frame)) trail += frame;
+  const want = (PIPELINE_RATE * SILENCE_AROUND_MS) / 1000;
+  const before = Math.max(0, want - lead);
+  const after = Math.max(0, want - trail);
+  if (before === 0 && after === 0) return audio;
+  const out = new Int16Array(before + audio.length + after);
+  out.set(audio, before);
+  return out;
+}
 
 /** Lower case, curly quotes straightened, punctuation dropped; apostrophes inside words are kept ("what's"). */
 export function normalisePhrase(text: string): string {
@@ -161,12 +188,13 @@ export class PocketsphinxSpeechToText implements SpeechToText {
       yield { type: 'final', text: '' };
       return;
     }
-    const samples = new Int16Array(length);
+    const utterance = new Int16Array(length);
     let off = 0;
     for (const c of chunks) {
-      samples.set(c, off);
+      utterance.set(c, off);
       off += c.length;
     }
+    const samples = withSilenceAround(utterance);
     let text: string;
     try {
       text = await this.recognise(samples, signal);

@@ -296,3 +296,18 @@ describe('PocketsphinxSpeechToText', () => {
 
 const MIN_ACCURACY = 0.8;
 const MAX_WRONG_COMMANDS = 0;
+
+describe('withSilenceAround', () => {
+  it('tops the silence before and after the words up to 300 ms, and leaves enough alone', async () => {
+    const { withSilenceAround } = await import('../../src/speech/stt-pocketsphinx.js');
+    const words = new Int16Array(3200).fill(5000);
+    const tight = new Int16Array(1600 + 3200 + 800);
+    tight.set(words, 1600); // 100 ms before, 50 ms after
+    const padded = withSilenceAround(tight);
+    expect(padded.length).toBe(4800 + 3200 + 4800);
+    expect(padded.indexOf(5000)).toBe(4800);
+    const roomy = new Int16Array(6400 + 3200 + 6400);
+    roomy.set(words, 6400);
+    expect(withSilenceAround(roomy)).toBe(roomy);
+  });
+});
