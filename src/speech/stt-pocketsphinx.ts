@@ -132,7 +132,6 @@ export function verify(command: Decode, loop: Decode, limits: PocketsphinxReject
   const coverage = speech === 0 ? 0 : words / speech;
   const scoreGap = (ascr(loop) - ascr(command)) / total;
   const accept = command.hypothesis !== '' && command.rows.length > 0 && loop.rows.length > 0 && coverage >= limits.minCoverage && scoreGap <= limits.maxScoreGap;
-  if (process.env.KAI_DEBUG_PS) process.stderr.write(`PS ${JSON.stringify({ hyp: command.hypothesis, coverage, scoreGap, accept })}\n`);
   return { accept, coverage, scoreGap };
 }
 
