@@ -95,6 +95,31 @@ export const configSchema = z.strictObject({
       earcons: z.boolean().default(true),
     })
     .prefault({}),
+  agent: z
+    .strictObject({
+      workspace: z.string().default('.'),
+      mode: z.enum(['read-only', 'ask', 'auto-edit', 'full']).default('ask'),
+      allow: z.array(z.string()).default([]),
+      ask: z.array(z.string()).default([]),
+      deny: z.array(z.string()).default([]),
+      testCommand: z.string().default('npm test'),
+      toolTimeoutMs: ms(3_600_000).default(120_000),
+      maxToolOutputChars: z.number().int().min(500).max(1_000_000).default(8000),
+      contextChars: z.number().int().min(2000).max(2_000_000).default(24_000),
+      auditLog: z.string().default(''),
+    })
+    .prefault({}),
+  jobs: z
+    .strictObject({
+      dir: z.string().default(''),
+      backend: z.enum(['builtin', 'claude', 'command']).default('builtin'),
+      command: z.string().default(''),
+      claudeArgs: z.array(z.string()).default([]),
+      concurrency: z.number().int().min(1).max(8).default(1),
+      watchdogMs: ms(86_400_000).default(300_000),
+      maxAttempts: z.number().int().min(1).max(10).default(3),
+    })
+    .prefault({}),
   log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
 });
 
