@@ -150,6 +150,9 @@ export class Assistant {
     if (state === this.lastState) return;
     this.lastState = state;
     this.runtime.emit({ type: 'state', value: state }, streamNow(this.runtime));
+    if (state === 'error' && context.error) {
+      this.runtime.turns.peek(context.turn)?.errors.push(`${context.error.source}: ${context.error.message}`);
+    }
     if (state === 'idle' || state === 'followUp') this.flushTurn(context.turn);
     if (state === 'idle') {
       for (const resolve of this.idleWaiters) resolve();

@@ -55,6 +55,11 @@ export class TurnBook {
     return metrics;
   }
 
+  /** A turn's metrics if it is still being recorded. */
+  peek(turn: number): TurnMetrics | undefined {
+    return this.turns.get(turn);
+  }
+
   /** Removes and returns a turn's metrics (once: a turn is reported once). */
   take(turn: number): TurnMetrics | undefined {
     const metrics = this.turns.get(turn);
@@ -69,12 +74,15 @@ export class TurnBook {
  */
 export class GatedSink {
   private generation = 0;
+  /** The sink's playedMs when the current generation opened: its own audio is what came after. */
+  private baselineMs = 0;
 
   constructor(readonly sink: AudioSink) {}
 
   /** Starts a new generation of audio; earlier ones can no longer play. */
   open(): number {
     this.generation += 1;
+    this.baselineMs = this.sink.playedMs;
     return this.generation;
   }
 
@@ -89,10 +97,10 @@ export class GatedSink {
     return true;
   }
 
-  /** Stops playback at once and closes the current generation; returns what had been played. */
+  /** Stops playback at once and closes the current generation; returns how much of it had been played. */
   cut(): { playedMs: number } {
     this.generation += 1;
-    return this.sink.clear();
+    return { playedMs: Math.max(0, this.sink.clear().playedMs - this.baselineMs) };
   }
 
   drain(signal?: AbortSignal): Promise<void> {

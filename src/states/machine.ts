@@ -103,7 +103,7 @@ export const conversationMachine = setup({
     /** think.confirm: asks the question and listens for yes or no. */
     confirmation: fromPromise<boolean, ConfirmationInput>(() => new Promise<boolean>(() => {})),
     /** error: a short spoken error or earcon. */
-    errorAnnouncer: fromPromise<void, { message: string }>(() => new Promise<void>(() => {})),
+    errorAnnouncer: fromPromise<void, { source: string; message: string }>(() => new Promise<void>(() => {})),
   },
   delays: {
     noSpeech: ({ context }) => context.timeouts.noSpeechMs,
@@ -313,7 +313,7 @@ export const conversationMachine = setup({
       invoke: {
         id: 'errorAnnouncer',
         src: 'errorAnnouncer',
-        input: ({ context }) => ({ message: context.error?.message ?? 'something went wrong' }),
+        input: ({ context }) => context.error ?? { source: 'internal', message: 'something went wrong' },
         onDone: 'idle',
         onError: 'idle',
       },

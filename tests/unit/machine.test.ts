@@ -87,7 +87,7 @@ function liveMachine() {
       bargeInDetector: callback<MachineEvent, { turn: number }>('bargeInDetector'),
       wakeEarcon: pending<void, { turn: number }>('wakeEarcon'),
       confirmation: pending<boolean, ConfirmationInput>('confirmation'),
-      errorAnnouncer: pending<void, { message: string }>('errorAnnouncer'),
+      errorAnnouncer: pending<void, { source: string; message: string }>('errorAnnouncer'),
     },
   });
   const clock = new SimulatedClock();

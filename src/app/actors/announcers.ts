@@ -14,8 +14,8 @@ export function wakeEarcon(rt: Runtime) {
 
 /** error: says what went wrong in one short sentence, or beeps when even speech fails. */
 export function errorAnnouncer(rt: Runtime) {
-  return fromPromise<void, { message: string }>(async ({ input, signal }) => {
-    rt.emit({ type: 'error', source: 'assistant', message: input.message }, streamNow(rt));
+  return fromPromise<void, { source: string; message: string }>(async ({ input, signal }) => {
+    rt.emit({ type: 'error', source: input.source, message: input.message }, streamNow(rt));
     try {
       await say(rt, spokenError(input.message), signal);
     } catch {
