@@ -1,4 +1,10 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
+
+// Jobs and the audit log live under XDG_STATE_HOME: keep the tests' out of the real home.
+const stateHome = mkdtempSync(join(tmpdir(), 'kai-test-state-'));
 
 export default defineConfig({
   test: {
@@ -8,5 +14,6 @@ export default defineConfig({
     pool: 'forks',
     globalSetup: ['tests/helpers/global-setup.ts'],
     reporters: ['default', './tests/helpers/summary-reporter.ts'],
+    env: { XDG_STATE_HOME: stateHome },
   },
 });

@@ -7,6 +7,8 @@ export interface Agent {
   respond(userText: string, context: AgentContext): AsyncIterable<AgentOutput>;
   /** Records how the reply really ended: only `heardText` was played, maybe cut by the user. */
   commitReply(turn: number, outcome: ReplyOutcome): void;
+  /** Takes what should be said the next time the assistant is idle (finished jobs). */
+  announcements?(): string[];
 }
 
 export interface AgentContext {

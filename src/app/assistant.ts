@@ -157,7 +157,18 @@ export class Assistant {
     if (state === 'idle') {
       for (const resolve of this.idleWaiters) resolve();
       this.idleWaiters.clear();
+      queueMicrotask(() => this.announcePending());
     }
+  }
+
+  /**
+   * Says what the agent has queued to announce (finished jobs) if the assistant is idle; otherwise
+   * it waits for the next idle moment, never interrupting the user.
+   */
+  announcePending(): void {
+    if (this.lastState !== 'idle' || this.actor.getSnapshot().status !== 'active') return;
+    const news = this.runtime.agent.announcements?.() ?? [];
+    if (news.length > 0) this.actor.send({ type: 'ANNOUNCE', text: news.join(' ') });
   }
 
   /** Reports a turn's record once, when the turn is over. */

@@ -1,11 +1,19 @@
-import type { Agent } from '../agent/agent.js';
-import { ChatAgent } from '../agent/chat-agent.js';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DEFAULT_INTENTS } from '../agent/intents/intents.js';
+import { IntentMatcher, readDictionaryWords } from '../agent/intents/matcher.js';
+import { createJobQueue, jobTools, type JobQueue } from '../agent/jobs/index.js';
 import { ChatClient } from '../agent/llm.js';
-import { OfflineAgent } from '../agent/offline-agent.js';
+import { AuditLog, defaultAuditPath } from '../agent/permissions/audit.js';
+import { Permissions } from '../agent/permissions/gate.js';
+import { ToolAgent } from '../agent/tool-agent.js';
+import { builtinTools } from '../agent/tools/index.js';
+import { ToolRegistry } from '../agent/tools/registry.js';
+import type { PermissionMode } from '../agent/tools/types.js';
 import type { Config } from '../config/index.js';
 import { UsageError } from '../errors.js';
 import { HttpSpeechToText } from '../speech/stt-http.js';
-import { PocketsphinxSpeechToText } from '../speech/stt-pocketsphinx.js';
+import { DEFAULT_MODEL_DIR, PocketsphinxSpeechToText } from '../speech/stt-pocketsphinx.js';
 import { RealtimeSpeechToText } from '../speech/stt-realtime.js';
 import { EspeakTextToSpeech } from '../speech/tts-espeak.js';
 import { HttpTextToSpeech } from '../speech/tts-http.js';
@@ -16,14 +24,23 @@ export interface Engines {
   /** Yes/no answers: the embedded grammar recognizer, which cannot mishear them as a command. */
   confirmStt: SpeechToText;
   tts: TextToSpeech;
-  agent: Agent;
+  agent: ToolAgent;
+  /** Delegated coding jobs; start() resumes the backlog, stop() puts running jobs back. */
+  jobs: JobQueue;
+}
+
+export interface EngineEnvironment {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** Told when a job finishes, so the assistant can say so at the next quiet moment. */
+  onJobFinished?: () => void;
 }
 
 /** The engines config asks for: servers where a URL is configured, embedded ones otherwise. */
-export function createEngines(config: Config): Engines {
-  const agent = createAgent(config);
+export function createEngines(config: Config, environment: EngineEnvironment): Engines {
+  const { agent, jobs } = createAgent(config, environment);
   const stt = createStt(config, agent.phrases());
-  return { stt, confirmStt: yesNoRecognizer(stt), tts: createTts(config), agent };
+  return { stt, confirmStt: yesNoRecognizer(stt), tts: createTts(config), agent, jobs };
 }
 
 function yesNoRecognizer(fallback: SpeechToText): SpeechToText {
@@ -34,11 +51,55 @@ function yesNoRecognizer(fallback: SpeechToText): SpeechToText {
   }
 }
 
-export function createAgent(config: Config): Agent {
+/** The tool-using agent: local intents, the LLM when configured, one registry and one permission gate. */
+export function createAgent(config: Config, environment: EngineEnvironment): { agent: ToolAgent; jobs: JobQueue } {
+  const root = workspaceRoot(config, environment.cwd);
+  const chat = createChat(config);
+  const audit = new AuditLog(config.agent.auditLog ? resolve(environment.cwd, config.agent.auditLog) : defaultAuditPath(environment.env));
+  const registry = (mode: PermissionMode, extra: ReturnType<typeof jobTools> | [] = []) =>
+    new ToolRegistry([...builtinTools({ testCommand: config.agent.testCommand }), ...extra], {
+      timeoutMs: config.agent.toolTimeoutMs,
+      maxOutputChars: config.agent.maxToolOutputChars,
+      root,
+      gate: new Permissions({ mode, allow: config.agent.allow, ask: config.agent.ask, deny: config.agent.deny, workspaceRoot: root, audit }),
+    });
+  // A delegated job was approved as a whole, so it may edit; commands still need rules to run,
+  // because nobody is there to say yes while it works in the background.
+  const jobMode: PermissionMode = config.agent.mode === 'read-only' || config.agent.mode === 'full' ? config.agent.mode : 'auto-edit';
+  const jobs = createJobQueue(config.jobs, {
+    workspace: root,
+    ...(chat ? { chat } : {}),
+    tools: registry(jobMode).withConfirm(async () => false),
+    env: environment.env,
+    onEvent: (event) => {
+      if (event.type === 'done' || event.type === 'failed') environment.onJobFinished?.();
+    },
+  });
+  const intents = createIntents(root);
+  const agent = new ToolAgent({
+    intents,
+    tools: registry(config.agent.mode, jobTools(jobs)),
+    ...(chat ? { chat } : {}),
+    historyChars: config.agent.contextChars,
+    announcements: () => jobs.takeAnnouncements(),
+  });
+  return { agent, jobs };
+}
+
+function createIntents(root: string): IntentMatcher {
+  return new IntentMatcher(DEFAULT_INTENTS, { slotValues: { package: packageNames(root) }, knownWord: dictionary() });
+}
+
+/** The phrases of the local commands (what the embedded recognizer's grammar holds). */
+export function commandPhrases(config: Config, cwd: string): string[] {
+  return createIntents(workspaceRoot(config, cwd)).phrases();
+}
+
+function createChat(config: Config): ChatClient | undefined {
   const { llm } = config;
-  if (!llm.baseUrl) return new OfflineAgent();
+  if (!llm.baseUrl) return undefined;
   if (!llm.model) throw new UsageError('llm.model is empty; set the model name your LLM server serves (llm.model in the config)');
-  const client = new ChatClient({
+  return new ChatClient({
     baseURL: llm.baseUrl,
     apiKey: llm.apiKey || undefined,
     model: llm.model,
@@ -46,7 +107,33 @@ export function createAgent(config: Config): Agent {
     maxTokens: llm.maxTokens,
     timeoutMs: llm.timeoutMs,
   });
-  return new ChatAgent(client);
+}
+
+function workspaceRoot(config: Config, cwd: string): string {
+  const dir = resolve(cwd, config.agent.workspace);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new UsageError(`agent.workspace ${dir} is not a folder; set agent.workspace to your project folder`);
+  }
+  return realpathSync(dir);
+}
+
+/** Monorepo package names the "run the tests in …" command understands. */
+function packageNames(root: string): string[] {
+  return ['packages', 'apps'].flatMap((parent) => {
+    try {
+      return readdirSync(join(root, parent), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Words the embedded recognizer knows (commands with other words could never be heard). */
+function dictionary(): ((word: string) => boolean) | undefined {
+  const path = join(DEFAULT_MODEL_DIR, '..', 'cmudict-en-us.dict');
+  if (!existsSync(path)) return undefined;
+  const words = readDictionaryWords(path);
+  return (word) => words.has(word);
 }
 
 export function createStt(config: Config, phrases: string[]): SpeechToText {

@@ -40,10 +40,11 @@ export async function runSimulation(options: SimulationOptions): Promise<{ endMs
     loadVoiceActivityDetector(config.vad, modelsDir),
     loadVoiceActivityDetector({ ...config.vad, minSpeechMs: config.conversation.bargeInMinMs }, modelsDir),
   ]);
-  const engines = options.engines ?? createEngines(config);
+  let assistant: Assistant | undefined;
+  const engines =
+    options.engines ?? createEngines(config, { cwd: options.cwd ?? process.cwd(), env: process.env, onJobFinished: () => assistant?.announcePending() });
   const out = options.outPath ? await TimelineWavWriter.open(options.outPath) : undefined;
 
-  let assistant: Assistant | undefined;
   const inputMs = (options.input.length * 1000) / 16_000;
   const presses = pttSchedule(options.ptt ?? []);
   let lastBusyMs = 0;
@@ -65,10 +66,12 @@ export async function runSimulation(options: SimulationOptions): Promise<{ endMs
   assistant = new Assistant({ config, source, sink, clock, wake, vad, bargeInVad, ...engines, emit: options.emit, echoPath: false });
   let endMs = 0;
   try {
+    await engines.jobs.start();
     await assistant.run(options.signal);
     endMs = assistant.hub.nowMs;
   } finally {
     assistant.stop();
+    await engines.jobs.stop();
     await sink.close();
     await out?.finish(endMs);
   }

@@ -18,6 +18,8 @@ export type MachineEvent =
   | { type: 'CONFIRM_REQUEST'; prompt: string }
   /** From the barge-in detector: the user talks over the reply. */
   | { type: 'BARGE_IN'; atMs?: number }
+  /** Something to tell the user while nothing else is going on (a finished job). */
+  | { type: 'ANNOUNCE'; text: string }
   /** A speech, LLM or audio service failed; the machine says so and goes idle. */
   | { type: 'SERVICE_ERROR'; source: string; message: string };
 

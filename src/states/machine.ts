@@ -47,6 +47,7 @@ export interface MachineContext {
   error: { source: string; message: string } | null;
   /** Where on the audio timeline the user's words begin (wake phrase end, speech onset). */
   listenFromMs: number | undefined;
+  announcement: string;
 }
 
 export interface ListenerInput {
@@ -61,6 +62,8 @@ export interface ListenerInput {
 export interface ReplyInput {
   turn: number;
   transcript: string;
+  /** Set when the reply is an announcement to speak as is, not an answer to the user. */
+  announcement: string;
 }
 
 export interface ConfirmationInput {
@@ -132,6 +135,7 @@ export const conversationMachine = setup({
       transcript: '',
       error: null,
       listenFromMs: atMsOf(event),
+      announcement: '',
     })),
     /** Barge-in and answers in the follow-up window start a turn without a wake earcon. */
     startTurnByVoice: assign(({ context, event }) => ({
@@ -140,9 +144,16 @@ export const conversationMachine = setup({
       interim: '',
       transcript: '',
       listenFromMs: atMsOf(event),
+      announcement: '',
     })),
     finishUtterance: sendTo('listener', { type: 'FINISH' } satisfies ListenerCommand),
     keepInterim: assign({ interim: ({ event }) => (event.type === 'TRANSCRIPT_INTERIM' ? event.text : '') }),
+    startAnnouncement: assign(({ context, event }) => ({
+      turn: context.turn + 1,
+      transcript: '',
+      error: null,
+      announcement: event.type === 'ANNOUNCE' ? event.text : '',
+    })),
     keepTranscript: assign({ transcript: ({ event }) => (event.type === 'TRANSCRIPT_FINAL' ? event.text.trim() : '') }),
     keepPrompt: assign({ confirmPrompt: ({ event }) => (event.type === 'CONFIRM_REQUEST' ? event.prompt : '') }),
     keepQuestion: assign({ askedQuestion: ({ event }) => event.type === 'REPLY_DONE' && event.askedQuestion }),
@@ -170,6 +181,7 @@ export const conversationMachine = setup({
     confirmPrompt: '',
     error: null,
     listenFromMs: undefined,
+    announcement: '',
   }),
   initial: 'idle',
   on: {
@@ -183,6 +195,7 @@ export const conversationMachine = setup({
         WAKE_DETECTED: { target: 'wake', actions: 'startTurn' },
         PTT_START: { target: 'wake', actions: 'startTurn' },
         PTT_TOGGLE: { target: 'wake', actions: 'startTurn' },
+        ANNOUNCE: { target: 'respond', actions: 'startAnnouncement' },
       },
     },
     wake: {
@@ -239,7 +252,7 @@ export const conversationMachine = setup({
       invoke: {
         id: 'reply',
         src: 'reply',
-        input: ({ context }) => ({ turn: context.turn, transcript: context.transcript }),
+        input: ({ context }) => ({ turn: context.turn, transcript: context.transcript, announcement: context.announcement }),
         onError: { target: 'error', actions: 'keepActorError' },
       },
       initial: 'think',

@@ -27,7 +27,8 @@ const TRANSCRIPT_TIMEOUT_MS = 6000;
 const THINK_TIMEOUT_MS = 8000;
 
 const voice: Voice = { engine: 'flite', voice: 'rms' };
-const Q1 = 'what time is it';
+// a question no local command answers, so the LLM is asked (the recognizer is scripted)
+const Q1 = 'how long until lunch';
 const Q2 = 'what about tomorrow';
 const A1 = 'It is ten past two.';
 const A2 = 'Sunny.';

@@ -462,9 +462,11 @@ describe('queue policies', () => {
     expect(late.spoken).toMatch(/There is nothing to cancel\.$/);
   });
 
-  it('createBackend follows jobs.backend; resolveJobsDir defaults under XDG_STATE_HOME', () => {
+  it('createBackend follows jobs.backend; resolveJobsDir defaults under XDG_STATE_HOME', async () => {
     const jobs = configSchema.parse({}).jobs;
-    expect(() => createBackend(jobs, { workspace: '/tmp' })).toThrow(/needs an LLM/);
+    // offline, the built-in agent is there but every job fails at once, saying why
+    const offline = createBackend(jobs, { workspace: '/tmp' });
+    expect(await offline.run({ jobId: 'j1', task: 'x', files: [], signal: new AbortController().signal, progress: () => {} })).toMatchObject({ ok: false, reason: expect.stringMatching(/needs an LLM/) as string });
     expect(createBackend({ ...jobs, backend: 'claude' }, { workspace: '/tmp' }).name).toBe('claude');
     expect(() => createBackend({ ...jobs, backend: 'command' }, { workspace: '/tmp' })).toThrow(/jobs.command is empty/);
     expect(createBackend({ ...jobs, backend: 'command', command: 'aider --message {task}' }, { workspace: '/tmp' }).name).toBe('command');

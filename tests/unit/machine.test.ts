@@ -43,6 +43,8 @@ function eventsFor(type: string): AnyEvent[] {
       return [{ type, askedQuestion: true }, { type, askedQuestion: false }];
     case 'CONFIRM_REQUEST':
       return [{ type, prompt: 'Run npm install in the api folder?' }];
+    case 'ANNOUNCE':
+      return [{ type, text: 'The coding job is done.' }];
     case 'SERVICE_ERROR':
       return [{ type, source: 'stt', message: 'I cannot reach the speech server' }];
     case 'xstate.done.actor.confirmation':
@@ -164,7 +166,7 @@ describe('the conversation machine under 10,000 random events', () => {
       t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
       return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     };
-    const vocabulary = ['WAKE_DETECTED', 'PTT_START', 'PTT_STOP', 'PTT_TOGGLE', 'CANCEL', 'SPEECH_START', 'SPEECH_END', 'TRANSCRIPT_INTERIM', 'TRANSCRIPT_FINAL', 'AUDIO_STARTED', 'REPLY_DONE', 'CONFIRM_REQUEST', 'BARGE_IN', 'SERVICE_ERROR'].flatMap(eventsFor);
+    const vocabulary = ['ANNOUNCE', 'WAKE_DETECTED', 'PTT_START', 'PTT_STOP', 'PTT_TOGGLE', 'CANCEL', 'SPEECH_START', 'SPEECH_END', 'TRANSCRIPT_INTERIM', 'TRANSCRIPT_FINAL', 'AUDIO_STARTED', 'REPLY_DONE', 'CONFIRM_REQUEST', 'BARGE_IN', 'SERVICE_ERROR'].flatMap(eventsFor);
     const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)]!;
 
     const { actor, clock, running, errors } = liveMachine();
@@ -234,6 +236,13 @@ describe('the conversation machine, scenario by scenario', () => {
     const toggled: AnyEvent[] = [{ type: 'PTT_TOGGLE' }, { type: 'xstate.done.actor.wakeEarcon' }, { type: 'SPEECH_START' }];
     expect(value([...toggled, { type: 'PTT_TOGGLE' }])).toBe('listen.finalizing');
     expect(value([{ type: 'PTT_START' }, { type: 'PTT_STOP' }])).toBe('idle');
+  });
+
+  it('speaks an announcement from idle, like a reply the user can interrupt', () => {
+    const { actor } = run([{ type: 'ANNOUNCE', text: 'The coding job is done.' }]);
+    expect(stateKey(actor.getSnapshot().value)).toBe('respond.think.working');
+    expect(actor.getSnapshot().context).toMatchObject({ turn: 1, announcement: 'The coding job is done.', transcript: '' });
+    expect(value([{ type: 'WAKE_DETECTED', keyword: 'hey_jarvis', score: 0.9 }, { type: 'ANNOUNCE', text: 'x' }])).toBe('wake');
   });
 
   it('goes idle on an empty transcript, and from anywhere on CANCEL', () => {

@@ -67,7 +67,9 @@ export function createBackend(config: JobsConfig, deps: BackendDeps): JobBackend
   switch (config.backend) {
     case 'builtin':
       if (!deps.chat || !deps.tools) {
-        throw new UsageError('the built-in coding agent needs an LLM (llm.baseUrl) and the tool registry');
+        // Offline: the assistant still starts; a delegated job fails at once and says why.
+        const reason = 'the built-in coding agent needs an LLM: set llm.baseUrl, or jobs.backend to claude or command';
+        return { name: 'builtin', run: async () => ({ ok: false, summary: '', reason }) };
       }
       return new BuiltinBackend({
         chat: deps.chat,

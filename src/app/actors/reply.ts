@@ -54,7 +54,7 @@ export function reply(rt: Runtime) {
 
     (async () => {
       metrics.mark('llmRequest', now());
-      const outputs = rt.agent.respond(input.transcript, { turn: input.turn, signal, confirm });
+      const outputs = input.announcement ? announce(input.announcement) : rt.agent.respond(input.transcript, { turn: input.turn, signal, confirm });
       const { items, failure } = prefetch(sentences(textOf(outputs, rt, metrics)), signal);
       for await (const sentence of items) {
         const entry: SpokenSentence = { text: sentence, audioMs: 0 };
@@ -104,6 +104,10 @@ async function* textOf(outputs: AsyncIterable<AgentOutput>, rt: Runtime, metrics
       rt.emit({ type: 'tool_result', name: output.name, ok: output.ok, summary: output.summary }, streamNow(rt));
     }
   }
+}
+
+async function* announce(text: string): AsyncIterable<AgentOutput> {
+  yield { type: 'text', delta: text };
 }
 
 async function* once(text: string): AsyncIterable<string> {

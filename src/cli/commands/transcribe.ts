@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { createAgent, createStt } from '../../app/engines.js';
+import { commandPhrases, createStt } from '../../app/engines.js';
 import { PIPELINE_RATE, samplesFor, type AudioFrame } from '../../audio/frame.js';
 import { readWav } from '../../audio/wav.js';
 import { UsageError } from '../../errors.js';
@@ -63,7 +63,7 @@ export const command: Command = {
     // The file is checked before the engine, so a bad path never waits for a server.
     const { samples } = await readWav(resolve(io.cwd, file));
     // As in createEngines: the embedded grammar knows the agent's command phrases.
-    const phrases = config.stt.engine === 'embedded' ? createAgent(config).phrases() : [];
+    const phrases = config.stt.engine === 'embedded' ? commandPhrases(config, io.cwd) : [];
     const stt = createStt(config, phrases);
 
     const stderr = io.stderr as NodeJS.WritableStream & { isTTY?: boolean; columns?: number };

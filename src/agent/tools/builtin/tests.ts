@@ -1,5 +1,7 @@
+import { stat } from 'node:fs/promises';
 import { z } from 'zod';
 import type { AnyTool } from '../types.js';
+import { OutsideWorkspaceError, type Workspace } from '../workspace.js';
 import { NON_INTERACTIVE_ENV } from './command.js';
 import { defineTool, failure, success, withWorkspace } from './common.js';
 import { runShell, stripAnsi } from './process.js';
@@ -160,14 +162,16 @@ export function summarizeCounts(c: TestCounts): string {
 export function runTestsTool(testCommand: string): AnyTool {
   return defineTool({
     name: 'run_tests',
-    description: `Run the project's test suite (\`${testCommand}\`) and report passed/failed/skipped counts and failing test names.`,
-    input: z.object({}),
+    description: `Run the project's test suite (\`${testCommand}\`) and report passed/failed/skipped counts and failing test names. Give \`package\` to run it in one package of a monorepo (packages/<name>, apps/<name> or <name>).`,
+    input: z.object({ package: z.string().min(1).optional() }),
     risk: 'exec',
-    describe: () => `run the tests with ${testCommand}`,
+    describe: (a) => `run the tests${a.package ? ` in the ${a.package} package` : ''} with ${testCommand}`,
     subject: () => testCommand,
-    execute: (_a, context) =>
+    execute: (a, context) =>
       withWorkspace('run_tests', context, async (ws) => {
-        const run = await runShell(testCommand, { cwd: ws.root, signal: context.signal, env: NON_INTERACTIVE_ENV });
+        const cwd = a.package ? await packageFolder(ws, a.package) : ws.root;
+        if (cwd === undefined) return failure(`no package named ${a.package} in packages/, apps/ or the workspace root`, `I can't find a package called ${a.package}.`);
+        const run = await runShell(testCommand, { cwd, signal: context.signal, env: NON_INTERACTIVE_ENV });
         if (run.spawnError) return failure(`could not start the tests: ${run.spawnError}`, `I couldn't start the tests.`);
         const output = stripAnsi(run.output).trimEnd();
         const parsed = parseTestCounts(output);
@@ -188,9 +192,23 @@ export function runTestsTool(testCommand: string): AnyTool {
         } else {
           spoken = run.code === 0 ? 'The tests passed.' : `The tests failed${run.code === null ? '' : ` with exit code ${run.code}`}.`;
         }
+        if (a.package) spoken = `In the ${a.package} package: ${spoken.charAt(0).toLowerCase()}${spoken.slice(1)}`;
         return ok ? success(text, spoken, data) : failure(text, spoken, data);
       }),
   });
+}
+
+/** The folder of a monorepo package inside the workspace, or undefined when there is none. */
+async function packageFolder(ws: Workspace, name: string): Promise<string | undefined> {
+  for (const candidate of [`packages/${name}`, `apps/${name}`, name]) {
+    try {
+      const dir = await ws.resolve(candidate, { mustExist: true });
+      if ((await stat(dir)).isDirectory()) return dir;
+    } catch (err) {
+      if (err instanceof OutsideWorkspaceError) throw err;
+    }
+  }
+  return undefined;
 }
 
 function capitalize(text: string): string {
