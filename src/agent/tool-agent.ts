@@ -63,6 +63,11 @@ export class ToolAgent implements Agent {
     this.history.add(exchange.user, [{ role: 'user', content: exchange.user }, ...exchange.messages, { role: 'assistant', content: heard }]);
   }
 
+  /** The shared registry (also what `kai tools` calls). */
+  get tools(): ToolRegistry {
+    return this.parts.tools;
+  }
+
   /** The conversation as the model will see it next turn. */
   get messages(): ChatMessage[] {
     return this.history.messages();

@@ -12,6 +12,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ command:
   devices: { summary: 'list audio capture and playback devices', load: () => import('./commands/devices.js') },
   models: { summary: 'pull or list the model files (kai models pull|list)', load: () => import('./commands/models.js') },
   doctor: { summary: 'check programs, audio devices, models and config, with fixes', load: () => import('./commands/doctor.js') },
+  tools: { summary: 'list the agent tools, or call one with the same permission checks', load: () => import('./commands/tools.js') },
   simulate: { summary: 'run the whole assistant with a WAV file as the microphone', load: () => import('./commands/simulate.js') },
 };
 

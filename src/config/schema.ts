@@ -99,7 +99,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       workspace: z.string().default('.'),
       mode: z.enum(['read-only', 'ask', 'auto-edit', 'full']).default('ask'),
-      allow: z.array(z.string()).default([]),
+      allow: z.array(z.string()).default(['run_tests']),
       ask: z.array(z.string()).default([]),
       deny: z.array(z.string()).default([]),
       testCommand: z.string().default('npm test'),
