@@ -27,4 +27,4 @@ export type MachineEvent =
 export type ListenerCommand = { type: 'FINISH' };
 
 /** Sent to the reply actor. */
-export type ReplyCommand = { type: 'CONFIRMED'; approved: boolean };
+export type ReplyCommand = { type: 'CONFIRMED'; approved: boolean; timedOut: boolean };

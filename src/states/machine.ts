@@ -13,7 +13,7 @@ export interface Timeouts {
   thinkMs: number;
   /** speak: a reply longer than this is cut. */
   speakMs: number;
-  /** think.confirm: no clear yes/no in time counts as no. */
+  /** think.confirm: how long the user has to answer once the question was asked; silence is no. */
   confirmMs: number;
   /** followUp: the window to answer without the wake word. */
   followUpMs: number;
@@ -69,7 +69,15 @@ export interface ReplyInput {
 export interface ConfirmationInput {
   turn: number;
   prompt: string;
+  /** How long to wait for an answer after the question has been spoken. */
+  listenMs: number;
 }
+
+/** What the user answered: only a clear yes approves. */
+export type ConfirmationAnswer = 'yes' | 'no' | 'timeout';
+
+/** Time allowed for saying the question itself, on top of confirmMs, before the machine gives up. */
+const QUESTION_ALLOWANCE_MS = 20_000;
 
 function atMsOf(event: MachineEvent): number | undefined {
   return 'atMs' in event ? event.atMs : undefined;
@@ -104,7 +112,7 @@ export const conversationMachine = setup({
     /** speak: watches the microphone for the user talking over the reply. */
     bargeInDetector: fromCallback<MachineEvent, { turn: number }>(() => () => {}),
     /** think.confirm: asks the question and listens for yes or no. */
-    confirmation: fromPromise<boolean, ConfirmationInput>(() => new Promise<boolean>(() => {})),
+    confirmation: fromPromise<ConfirmationAnswer, ConfirmationInput>(() => new Promise<ConfirmationAnswer>(() => {})),
     /** error: a short spoken error or earcon. */
     errorAnnouncer: fromPromise<void, { source: string; message: string }>(() => new Promise<void>(() => {})),
   },
@@ -114,7 +122,7 @@ export const conversationMachine = setup({
     transcript: ({ context }) => context.timeouts.transcriptMs,
     think: ({ context }) => context.timeouts.thinkMs,
     speak: ({ context }) => context.timeouts.speakMs,
-    confirm: ({ context }) => context.timeouts.confirmMs,
+    confirm: ({ context }) => context.timeouts.confirmMs + QUESTION_ALLOWANCE_MS,
     followUp: ({ context }) => context.timeouts.followUpMs,
     earcon: ({ context }) => context.timeouts.earconMs,
     errorAnnouncement: ({ context }) => context.timeouts.errorMs,
@@ -279,15 +287,18 @@ export const conversationMachine = setup({
               invoke: {
                 id: 'confirmation',
                 src: 'confirmation',
-                input: ({ context }) => ({ turn: context.turn, prompt: context.confirmPrompt }),
+                input: ({ context }) => ({ turn: context.turn, prompt: context.confirmPrompt, listenMs: context.timeouts.confirmMs }),
                 onDone: {
                   target: 'working',
-                  actions: sendTo('reply', ({ event }) => ({ type: 'CONFIRMED', approved: event.output === true }) satisfies ReplyCommand),
+                  actions: sendTo(
+                    'reply',
+                    ({ event }) => ({ type: 'CONFIRMED', approved: event.output === 'yes', timedOut: event.output === 'timeout' }) satisfies ReplyCommand,
+                  ),
                 },
-                onError: { target: 'working', actions: sendTo('reply', { type: 'CONFIRMED', approved: false } satisfies ReplyCommand) },
+                onError: { target: 'working', actions: sendTo('reply', { type: 'CONFIRMED', approved: false, timedOut: false } satisfies ReplyCommand) },
               },
               after: {
-                confirm: { target: 'working', actions: sendTo('reply', { type: 'CONFIRMED', approved: false } satisfies ReplyCommand) },
+                confirm: { target: 'working', actions: sendTo('reply', { type: 'CONFIRMED', approved: false, timedOut: true } satisfies ReplyCommand) },
               },
             },
           },

@@ -32,7 +32,7 @@ function agentWith(overrides: Record<string, unknown> = {}, llm = true) {
   return { ...createAgent(config, { cwd: workspace, env: { XDG_STATE_HOME: state } }), audit: join(state, 'audit.jsonl') };
 }
 
-async function reply(agent: ReturnType<typeof agentWith>['agent'], text: string, turn: number, confirm = async () => false) {
+async function reply(agent: ReturnType<typeof agentWith>['agent'], text: string, turn: number, confirm: (question: string) => Promise<boolean> = async () => false) {
   const outputs: AgentOutput[] = [];
   for await (const o of agent.respond(text, { turn, signal: new AbortController().signal, confirm })) outputs.push(o);
   const spoken = outputs.flatMap((o) => (o.type === 'text' ? [o.delta] : [])).join('');

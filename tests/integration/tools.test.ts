@@ -123,13 +123,13 @@ describe('read_file', () => {
     expect(range.result.output).toBe('[src/lib/math.ts: lines 2-3 of 6]\n  return a + b;\n}');
   });
 
-  it('reports missing files and escapes as error results', async () => {
+  it('reports missing files as errors and escapes as refusals', async () => {
     const missing = await call('read_file', { path: 'nope.ts' });
     expect(missing.status).toBe('error');
     expect(missing.result.output).toMatch(/no such file or folder in the workspace: nope.ts/);
     for (const path of ['../outside/secret.txt', 'escape/secret.txt', `${outside}/secret.txt`, '%2e%2e/outside/secret.txt']) {
       const escaped = await call('read_file', { path });
-      expect(escaped.status).toBe('error');
+      expect(escaped.status).toBe('denied');
       expect(escaped.result.output).toMatch(/refused path/);
       expect(escaped.result.output).not.toContain('TOP SECRET');
     }
@@ -168,7 +168,7 @@ describe('grep', () => {
 
   it('refuses folders outside the workspace', async () => {
     const out = await call('grep', { pattern: 'SECRET', path: 'escape' });
-    expect(out.status).toBe('error');
+    expect(out.status).toBe('denied');
     expect(out.result.output).not.toContain('TOP SECRET');
   });
 });
@@ -202,12 +202,12 @@ describe('edit_file and write_file', () => {
   it('refuses writes into .git and through symlinks that lead out', async () => {
     for (const path of ['.git/config', 'escape/new.txt', '../outside/new.txt', '/tmp/kai-x.txt']) {
       const out = await call('write_file', { path, content: 'x' });
-      expect(out.status, path).toBe('error');
+      expect(out.status, path).toBe('denied');
       expect(out.result.output).toMatch(/refused path/);
     }
     await expect(readFile(join(outside, 'new.txt'))).rejects.toThrow();
     const edit = await call('edit_file', { path: '.git/config', oldString: '[core]', newString: '[x]' });
-    expect(edit.status).toBe('error');
+    expect(edit.status).toBe('denied');
   });
 });
 
@@ -223,7 +223,7 @@ describe('run_command', () => {
     expect(failing.result.output).toMatch(/\[exit code 3\]$/);
     expect(failing.result.spoken).toBe('Running exit 3 failed with exit code 3.');
     const badCwd = await call('run_command', { command: 'pwd', cwd: '../outside' });
-    expect(badCwd.status).toBe('error');
+    expect(badCwd.status).toBe('denied');
   });
 
   it('kills the whole process group on timeout', async () => {
@@ -272,7 +272,7 @@ describe('git tools', () => {
     const staged = await call('git_diff', { staged: true });
     expect(staged.result.spoken).toBe('There are no staged changes.');
     const outsidePath = await call('git_diff', { path: '../outside' });
-    expect(outsidePath.status).toBe('error');
+    expect(outsidePath.status).toBe('denied');
   });
 
   it('git_log lists commits', async () => {
@@ -295,7 +295,7 @@ describe('git tools', () => {
     const log = await call('git_log', {});
     expect((log.result.data as { commits: number }).commits).toBe(3);
     const refused = await call('git_commit', { message: 'Sneaky', paths: ['../outside/secret.txt'] });
-    expect(refused.status).toBe('error');
+    expect(refused.status).toBe('denied');
   });
 });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, getNextTransitions, SimulatedClock, type AnyMachineSnapshot, type EventObject } from 'xstate';
 import { adjacencyMapToArray, getAdjacencyMap, getShortestPaths } from 'xstate/graph';
 import type { ListenerCommand, MachineEvent, ReplyCommand } from '../../src/states/events.js';
-import { conversationMachine, expectedChildren, type ConfirmationInput, type ListenerInput, type MachineInput, type ReplyInput, type Timeouts } from '../../src/states/machine.js';
+import { conversationMachine, expectedChildren, type ConfirmationAnswer, type ConfirmationInput, type ListenerInput, type MachineInput, type ReplyInput, type Timeouts } from '../../src/states/machine.js';
 
 const timeouts: Timeouts = {
   noSpeechMs: 8000,
@@ -22,7 +22,7 @@ const delayMs: Record<string, number> = {
   transcript: timeouts.transcriptMs,
   think: timeouts.thinkMs,
   speak: timeouts.speakMs,
-  confirm: timeouts.confirmMs,
+  confirm: timeouts.confirmMs + 20_000,
   followUp: timeouts.followUpMs,
   earcon: timeouts.earconMs,
   errorAnnouncement: timeouts.errorMs,
@@ -48,7 +48,7 @@ function eventsFor(type: string): AnyEvent[] {
     case 'SERVICE_ERROR':
       return [{ type, source: 'stt', message: 'I cannot reach the speech server' }];
     case 'xstate.done.actor.confirmation':
-      return [{ type, output: true }, { type, output: false }];
+      return [{ type, output: 'yes' }, { type, output: 'no' }, { type, output: 'timeout' }];
     default:
       return type.startsWith('xstate.error.actor.') ? [{ type, error: new Error('boom') }] : [{ type }];
   }
@@ -88,7 +88,7 @@ function liveMachine() {
       reply: callback<ReplyCommand, ReplyInput>('reply'),
       bargeInDetector: callback<MachineEvent, { turn: number }>('bargeInDetector'),
       wakeEarcon: pending<void, { turn: number }>('wakeEarcon'),
-      confirmation: pending<boolean, ConfirmationInput>('confirmation'),
+      confirmation: pending<ConfirmationAnswer, ConfirmationInput>('confirmation'),
       errorAnnouncer: pending<void, { source: string; message: string }>('errorAnnouncer'),
     },
   });
@@ -255,7 +255,8 @@ describe('the conversation machine, scenario by scenario', () => {
     const { actor, clock } = run(asking);
     expect(stateKey(actor.getSnapshot().value)).toBe('respond.think.confirm');
     expect(actor.getSnapshot().context.confirmPrompt).toBe('Run npm install?');
-    clock.increment(timeouts.confirmMs);
+    // the confirmation actor waits confirmMs after asking; the machine itself gives up 20 s later
+    clock.increment(timeouts.confirmMs + 20_000);
     expect(stateKey(actor.getSnapshot().value)).toBe('respond.think.working');
   });
 

@@ -234,7 +234,9 @@ export class ToolRegistry {
     void running.catch(() => undefined);
     try {
       const settled = await settleOrAbort(running, combined);
-      if (!combined.aborted && settled.kind === 'value') return this.capped(settled.value.ok ? 'ok' : 'error', settled.value);
+      if (!combined.aborted && settled.kind === 'value') {
+        return this.capped(settled.value.refused ? 'denied' : settled.value.ok ? 'ok' : 'error', settled.value);
+      }
       if (!combined.aborted && settled.kind === 'error') {
         return outcome('error', false, `${tool.name} failed: ${describeError(settled.error)}`, `${capitalize(spokenName(tool))} failed.`);
       }

@@ -19,6 +19,8 @@ export interface ToolResult {
   spoken: string;
   /** Structured details for the event log and tests. */
   data?: unknown;
+  /** The tool refused to act (a path outside the workspace): reported as denied, like the gate's refusals. */
+  refused?: boolean;
 }
 
 export interface Tool<I extends z.ZodType = z.ZodType> {

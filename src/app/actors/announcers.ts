@@ -1,7 +1,8 @@
 import { fromPromise } from 'xstate';
 import { earcon, type EarconKind } from '../../audio/earcons.js';
 import { PIPELINE_RATE } from '../../audio/frame.js';
-import type { ConfirmationInput } from '../../states/machine.js';
+import type { AudioFrame } from '../../audio/frame.js';
+import type { ConfirmationAnswer, ConfirmationInput } from '../../states/machine.js';
 import type { Runtime } from '../runtime.js';
 import { streamNow } from '../runtime.js';
 
@@ -24,23 +25,40 @@ export function errorAnnouncer(rt: Runtime) {
   });
 }
 
-/** think.confirm: asks the question, then hears one answer; anything but a clear yes is no. */
+/**
+ * think.confirm: asks the question, then hears one answer within `listenMs`; anything but a
+ * clear yes is no, and no answer at all is a timeout.
+ */
 export function confirmation(rt: Runtime) {
-  return fromPromise<boolean, ConfirmationInput>(async ({ input, signal }) => {
+  return fromPromise<ConfirmationAnswer, ConfirmationInput>(async ({ input, signal }) => {
     await say(rt, input.prompt, signal);
     rt.vad.reset();
-    const answer: { samples: Int16Array; sampleRate: number; timestampMs: number }[] = [];
+    const window = new AbortController();
+    const timer = rt.clock.setTimeout(() => window.abort(), input.listenMs); // the runtime's clock: simulations run faster
+    const listening = AbortSignal.any([signal, window.signal]);
+    const answer: AudioFrame[] = [];
     let heardSpeech = false;
-    for await (const frame of rt.hub.frames(signal)) {
-      answer.push(frame);
-      const events = await rt.vad.process(frame);
-      if (events.some((e) => e.type === 'speech_start')) heardSpeech = true;
-      if (heardSpeech && events.some((e) => e.type === 'speech_end')) break;
+    try {
+      for await (const frame of rt.hub.frames(listening)) {
+        answer.push(frame);
+        const events = await rt.vad.process(frame);
+        if (!heardSpeech && events.some((e) => e.type === 'speech_start')) {
+          heardSpeech = true;
+          rt.clock.clearTimeout(timer); // they are answering: let them finish
+        }
+        if (heardSpeech && events.some((e) => e.type === 'speech_end')) break;
+      }
+    } catch (err) {
+      if (signal.aborted) throw err;
+    } finally {
+      rt.clock.clearTimeout(timer);
     }
+    if (signal.aborted) return 'no';
+    if (!heardSpeech) return 'timeout';
     let text = '';
     for await (const event of rt.confirmStt.transcribe(iterate(answer), signal)) if (event.type === 'final') text = event.text;
     rt.emit({ type: 'transcript', final: true, text }, streamNow(rt));
-    return isYes(text);
+    return isYes(text) ? 'yes' : 'no';
   });
 }
 

@@ -25,20 +25,25 @@ export function reply(rt: Runtime) {
     const { signal } = controller;
     const metrics = rt.turns.get(input.turn);
     const now = () => streamNow(rt);
-    const generation = rt.speaker.open();
+    let generation = rt.speaker.open();
     const spoken: SpokenSentence[] = [];
-    let answerConfirmation: ((approved: boolean) => void) | null = null;
+    let answerConfirmation: ((answer: { approved: boolean; timedOut: boolean }) => void) | null = null;
     let finished = false;
     let failed = false;
 
     receive((command) => {
-      if (command.type === 'CONFIRMED') answerConfirmation?.(command.approved);
+      if (command.type !== 'CONFIRMED') return;
+      // The question was spoken in a speaker generation of its own; the rest of the reply gets a new one
+      // (the old one is no longer current, so its writes would be dropped and the reply never finish).
+      if (answerConfirmation && !signal.aborted) generation = rt.speaker.open();
+      answerConfirmation?.(command);
       answerConfirmation = null;
     });
 
+    // No answer in time rejects, so the audit log says "timeout" rather than that the user said no.
     const confirm = (prompt: string) =>
-      new Promise<boolean>((resolve) => {
-        answerConfirmation = resolve;
+      new Promise<boolean>((resolve, reject) => {
+        answerConfirmation = ({ approved, timedOut }) => (timedOut ? reject(new Error('no answer in time')) : resolve(approved));
         sendBack({ type: 'CONFIRM_REQUEST', prompt });
       });
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { z } from 'zod';
 import { describeError } from '../../../errors.js';
 import type { Tool, ToolContext, ToolResult } from '../types.js';
-import { Workspace } from '../workspace.js';
+import { OutsideWorkspaceError, Workspace } from '../workspace.js';
 
 /** Declares a tool with its input type inferred from the schema. */
 export function defineTool<I extends z.ZodType>(tool: Tool<I>): Tool<I> {
@@ -29,7 +29,8 @@ export async function withWorkspace(
   } catch (err) {
     if (context.signal.aborted) throw err;
     const message = describeError(err);
-    return failure(`${toolName} failed: ${message}`, `I couldn't do that: ${message}.`);
+    const result = failure(`${toolName} failed: ${message}`, `I couldn't do that: ${message}.`);
+    return err instanceof OutsideWorkspaceError ? { ...result, refused: true } : result;
   }
 }
 
