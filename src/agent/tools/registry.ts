@@ -3,29 +3,14 @@ import { describeError, KaiError } from '../../errors.js';
 import type { ToolSpec } from '../llm.js';
 import type { AnyTool, Decision, ToolResult, Verdict } from './types.js';
 import { Workspace } from './workspace.js';
+import type { AuditEntry, AuditVia } from '../permissions/audit.js';
 
 /** A tool name the model can call: snake_case, 2 to 64 characters. */
 export const TOOL_NAME = /^[a-z][a-z0-9_]{1,63}$/;
 
 /** Who settled a permission decision: a config rule, the built-in command policy, the mode, the user's answer, or no answer. */
-export type DecisionSource = 'rule' | 'policy' | 'mode' | 'user' | 'timeout';
-
-/** One line of the permission audit log (same shape as permissions/audit.ts). */
-export interface AuditEntry {
-  /** ISO 8601. */
-  time: string;
-  tool: string;
-  /** What the permission patterns matched against (the command, the path…). */
-  subject: string;
-  /** The gate's verdict. */
-  decision: Decision;
-  reason: string;
-  /** For 'ask' verdicts: what the user answered (false also when no answer came). */
-  approved?: boolean;
-  via: DecisionSource;
-  /** The config rule that decided, when the gate names one. */
-  rule?: string;
-}
+export type DecisionSource = AuditVia;
+export type { AuditEntry };
 
 /** The gate's verdict; `via` (default 'rule') and `rule` are copied into the audit entry when present. */
 export interface GateVerdict extends Verdict {
