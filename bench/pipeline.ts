@@ -3,6 +3,9 @@
  * fixed latencies, at real time (speed 1): voice-to-voice overhead, barge-in stop, and time to
  * first audio for a long reply vs a short one. Each simulated input runs in a fresh child process,
  * one after another (the servers run in that child too, on loopback).
+ *
+ * BENCH_TURNS=N (default 10) measured turns per input, BENCH_ONLY=plain-1,ttfa-2 runs only those
+ * inputs (either leaves bench/RESULTS.md alone), BENCH_DUMP=file.json keeps the raw per-turn results.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -349,7 +352,6 @@ async function runChild(name: string): Promise<ChildResult> {
       agent: { workspace: work, mode: 'read-only', allow: [], auditLog: join(work, 'audit.jsonl') },
       jobs: { dir: join(work, 'jobs') },
     });
-    if (scenario.start === 'mixed') process.stderr.write(`${name}: push-to-talk ${JSON.stringify(ptt.slice(0, 1))}…\n`);
 
     const records: ChildResult['records'] = [];
     const states: ChildResult['states'] = [];

@@ -37,6 +37,8 @@ export function listener(rt: Runtime) {
     receive((command) => {
       if (command.type !== 'FINISH' || utterance.closed) return;
       metrics.mark('endOfTurn', streamNow(rt));
+      // Released while still talking (push-to-talk): the turn ends where the speech was cut.
+      if (!metrics.has('speechEnd')) metrics.set('speechEnd', streamNow(rt));
       if (beforeSpeech) startUtterance(Number.NEGATIVE_INFINITY); // push-to-talk with no speech detected: send it all
       utterance.close();
     });
