@@ -40,8 +40,13 @@ export class UnknownWordsError extends KaiError {
 
 export const DEFAULT_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
 export const BUILTIN_PHRASES = ['yes', 'yes please', 'no', 'no thanks', 'stop', 'cancel'];
-/** Measured on synthesized speech (five voices): no out-of-grammar utterance passed these. */
-export const DEFAULT_REJECTION: PocketsphinxRejection = { minCoverage: 0.9, maxScoreGap: 1.0 };
+/**
+ * Measured on synthesized speech (12 commands and 7 other sentences × 5 voices): no out-of-grammar
+ * utterance passes these, 49 of 60 commands are recognised, and one pair of similar commands is
+ * confused once ("what changed" → "what time is it"). A looser gap (1.0) lets "turn off the
+ * lights" through as "run the tests"; a stricter coverage (0.95) drops recognition to 39 of 60.
+ */
+export const DEFAULT_REJECTION: PocketsphinxRejection = { minCoverage: 0.9, maxScoreGap: 0.5 };
 /** Silence the decoder wants around the words (what the rejection limits were measured with). */
 const SILENCE_AROUND_MS = 300;
 const NOT_INSTALLED = 'pocketsphinx is not installed; install the Debian packages pocketsphinx pocketsphinx-en-us';

@@ -35,7 +35,8 @@ export function synth(text: string, voice: Voice = { engine: 'espeak', voice: 'e
     execFileSync('flite', ['-voice', voice.voice, '-t', text, '-o', raw]);
   }
   const tmp = `${out}.${process.pid}.tmp.wav`;
-  execFileSync('sox', [raw, '-r', '16000', '-c', '1', '-b', '16', tmp]);
+  // -R: repeatable dither (a fixed seed), so every fresh checkout synthesizes the same fixtures
+  execFileSync('sox', ['-R', raw, '-r', '16000', '-c', '1', '-b', '16', tmp]);
   execFileSync('rm', ['-f', raw]);
   renameSync(tmp, out);
   return out;
@@ -48,7 +49,7 @@ export function soxCached(name: string, args: string[]): string {
   if (existsSync(out)) return out;
   mkdirSync(dirname(out), { recursive: true });
   const tmp = `${out}.${process.pid}.tmp.wav`;
-  execFileSync('sox', [...args.map((a) => (a === '$OUT' ? tmp : a))]);
+  execFileSync('sox', ['-R', ...args.map((a) => (a === '$OUT' ? tmp : a))]);
   renameSync(tmp, out);
   return out;
 }
