@@ -189,3 +189,40 @@ describe('kai simulate on the command line, offline', () => {
     expect(ptt.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
+
+describe('kai simulate with a delegated coding job', () => {
+  it('hands the task to the job queue and says when it is done, at the next quiet moment', async () => {
+    const workspace = mkdtempSync(join(tmpdir(), 'kai-sim-job-'));
+    const ok = await ttsAudio('I handed it to the coding agent.');
+    audio.script('/audio/transcriptions', sttReply('add a health endpoint to the server'));
+    // the reply, then the announcement (any text: the TTS server answers every sentence with this clip)
+    audio.script('/audio/speech', { type: 'chunks', chunks: ok.chunks });
+    chat.enqueue(
+      {
+        type: 'stream',
+        steps: [
+          { type: 'tool', index: 0, id: 'd1', name: 'delegate_coding_task', arguments: '{"task":"add a health endpoint to the server"}' },
+          { type: 'finish', reason: 'tool_calls' },
+        ],
+      },
+      textReply(['I handed it to the coding agent.']),
+    );
+    const input = concat('sim-job', [silence(1), phrase('hey jarvis', voice), silence(0.6), phrase('add a health endpoint', voice), silence(6)]);
+    const config = serverConfig(audio, chat, {
+      agent: { workspace, mode: 'auto-edit', auditLog: join(work, 'job-audit.jsonl') },
+      // a coding "agent" that takes a moment and reports one line
+      jobs: { backend: 'command', command: `node -e "setTimeout(() => console.log('Added GET /health.'), 300)"`, dir: join(work, 'jobs') },
+    });
+    const { events } = await simulate(input, config, { cwd: workspace, speed: 2 });
+    expect(events.find((e) => e.type === 'tool_call')).toMatchObject({ name: 'delegate_coding_task' });
+    const said = events.flatMap((e) => (e.type === 'assistant' ? [e.text] : []));
+    expect(said[0]).toBe('I handed it to the coding agent.');
+    // the announcement came as its own reply once the assistant was idle again
+    expect(said[1]).toMatch(/^The coding job "add a health endpoint to the server" is done\. .*Added GET \/health\.$/);
+    const states = statesOf(events);
+    expect(states.slice(0, 6)).toEqual(['idle', 'wake', 'listen', 'think', 'speak', 'idle']);
+    expect(states.slice(6)).toEqual(['think', 'speak', 'idle']);
+    // the announcement is a turn of its own, not the user's
+    expect(turnsOf(events).map((t) => t.transcript)).toEqual(['add a health endpoint to the server', '']);
+  });
+});
