@@ -12,6 +12,7 @@ import {
 } from '../../src/agent/llm.js';
 import { ProviderError } from '../../src/speech/types.js';
 import { type ChatReply, type ChatServer, startChatServer, textReply } from '../helpers/chat-server.js';
+import { failOnUnhandledRejections } from '../helpers/unhandled.js';
 
 const hello: ChatMessage[] = [
   { role: 'system', content: 'You are Kai.' },
@@ -30,19 +31,13 @@ const time: ToolSpec = {
 };
 
 let server: ChatServer;
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => void unhandled.push(reason);
 
+failOnUnhandledRejections();
 beforeAll(async () => {
   server = await startChatServer();
-  process.on('unhandledRejection', onUnhandled);
 });
 afterAll(async () => {
-  process.off('unhandledRejection', onUnhandled);
   await server.close();
-});
-afterEach(() => {
-  expect(unhandled).toEqual([]);
 });
 
 function client(overrides: Partial<ChatClientOptions> = {}): ChatClient {

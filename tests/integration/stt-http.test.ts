@@ -3,23 +3,20 @@ import type { AudioFrame } from '../../src/audio/frame.js';
 import { HttpSpeechToText, type HttpSpeechToTextOptions } from '../../src/speech/stt-http.js';
 import { ProviderError, type SttEvent } from '../../src/speech/types.js';
 import { startScriptedServer, type Behaviour, type ScriptedServer } from '../helpers/openai-server.js';
+import { failOnUnhandledRejections } from '../helpers/unhandled.js';
 
 const ROUTE = '/audio/transcriptions';
 let server: ScriptedServer;
-const unhandled: unknown[] = [];
-const onUnhandled = (err: unknown) => void unhandled.push(err);
 
+failOnUnhandledRejections();
 beforeAll(async () => {
   server = await startScriptedServer();
-  process.on('unhandledRejection', onUnhandled);
 });
 afterAll(async () => {
-  process.off('unhandledRejection', onUnhandled);
   await server.close();
 });
 afterEach(() => {
   server.requests.length = 0;
-  expect(unhandled).toEqual([]);
 });
 
 function stt(options: Partial<HttpSpeechToTextOptions> = {}): HttpSpeechToText {

@@ -5,23 +5,20 @@ import { encodeWav } from '../../src/audio/wav.js';
 import { HttpTextToSpeech, type HttpTextToSpeechOptions } from '../../src/speech/tts-http.js';
 import { ProviderError } from '../../src/speech/types.js';
 import { pcmBytes, splitBytes, startScriptedServer, type Behaviour, type ScriptedServer } from '../helpers/openai-server.js';
+import { failOnUnhandledRejections } from '../helpers/unhandled.js';
 
 const ROUTE = '/audio/speech';
 let server: ScriptedServer;
-const unhandled: unknown[] = [];
-const onUnhandled = (err: unknown) => void unhandled.push(err);
 
+failOnUnhandledRejections();
 beforeAll(async () => {
   server = await startScriptedServer();
-  process.on('unhandledRejection', onUnhandled);
 });
 afterAll(async () => {
-  process.off('unhandledRejection', onUnhandled);
   await server.close();
 });
 afterEach(() => {
   server.requests.length = 0;
-  expect(unhandled).toEqual([]);
 });
 
 function tts(options: Partial<HttpTextToSpeechOptions> = {}): HttpTextToSpeech {
