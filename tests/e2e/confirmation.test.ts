@@ -7,7 +7,7 @@ import { readWav } from '../../src/audio/wav.js';
 import { startChatServer, textReply, type ChatReply, type ChatServer } from '../helpers/chat-server.js';
 import { concat, phrase, silence, type Voice } from '../helpers/fixtures.js';
 import { startScriptedServer, type ScriptedServer } from '../helpers/openai-server.js';
-import { readJsonLines, serverConfig, simulate, statesOf, ttsAudio, turnsOf, type TimedEvent } from '../helpers/simulation.js';
+import { readJsonLines, serverConfig, simulate, statesOf, sttReply, type TimedEvent, ttsAudio, turnsOf } from '../helpers/simulation.js';
 
 /**
  * The permission flow through the machine: the scripted LLM asks for a command that needs approval in
@@ -30,16 +30,6 @@ const SPEED = 2;
 let base: string;
 let audio: ScriptedServer;
 let chat: ChatServer;
-
-const sttReply = (text: string) => ({
-  type: 'sse' as const,
-  events: [
-    { type: 'transcript.text.delta', delta: text.split(' ').slice(0, 2).join(' ') },
-    { type: 'transcript.text.delta', delta: ` ${text.split(' ').slice(2).join(' ')}` },
-    { type: 'transcript.text.done', text },
-  ],
-  done: true,
-});
 
 /** One streamed tool call, its id and name first, the arguments in two fragments. */
 function toolCallReply(id: string, name: string, args: string): ChatReply {

@@ -16,7 +16,7 @@ import { startChatServer, textReply, type ChatReply, type ChatServer } from '../
 import { concat, phrase, silence, type Voice } from '../helpers/fixtures.js';
 import { startScriptedServer, type Behaviour, type RecordedRequest, type ScriptedServer } from '../helpers/openai-server.js';
 import { startRealtimeServer, type Failure, type RealtimeDialectName, type RealtimeServer } from '../helpers/realtime-server.js';
-import { simulate, statesOf, ttsAudio, turnsOf, type TimedEvent } from '../helpers/simulation.js';
+import { simulate, statesOf, sttReply, type TimedEvent, ttsAudio, turnsOf } from '../helpers/simulation.js';
 
 /** The simulation runs this many times faster than real time. */
 const SPEED = 3;
@@ -48,16 +48,6 @@ function twoTurns(pauseS: number): string {
     silence(0.6),
   ]);
 }
-
-const sttReply = (text: string): Extract<Behaviour, { type: 'sse' }> => ({
-  type: 'sse',
-  events: [
-    { type: 'transcript.text.delta', delta: text.split(' ').slice(0, 2).join(' ') },
-    { type: 'transcript.text.delta', delta: ` ${text.split(' ').slice(2).join(' ')}` },
-    { type: 'transcript.text.done', text },
-  ],
-  done: true,
-});
 
 type Service = 'stt' | 'llm' | 'tts';
 type Stage = 'listen' | 'think' | 'speak';

@@ -6,22 +6,12 @@ import { startChatServer, textReply, type ChatServer } from '../helpers/chat-ser
 import { runKai } from '../helpers/cli.js';
 import { concat, phrase, sharedModelsDir, silence, type Voice } from '../helpers/fixtures.js';
 import { startScriptedServer, type ScriptedServer } from '../helpers/openai-server.js';
-import { audibleSpans, readJsonLines, serverConfig, simulate, statesOf, ttsAudio, turnsOf } from '../helpers/simulation.js';
+import { audibleSpans, readJsonLines, serverConfig, simulate, statesOf, sttReply, ttsAudio, turnsOf } from '../helpers/simulation.js';
 
 const voice: Voice = { engine: 'flite', voice: 'rms' };
 const work = mkdtempSync(join(tmpdir(), 'kai-sim-'));
 let audio: ScriptedServer;
 let chat: ChatServer;
-
-const sttReply = (text: string) => ({
-  type: 'sse' as const,
-  events: [
-    { type: 'transcript.text.delta', delta: text.split(' ').slice(0, 2).join(' ') },
-    { type: 'transcript.text.delta', delta: ` ${text.split(' ').slice(2).join(' ')}` },
-    { type: 'transcript.text.done', text },
-  ],
-  done: true,
-});
 
 beforeEach(async () => {
   audio = await startScriptedServer();

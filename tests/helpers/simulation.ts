@@ -6,7 +6,7 @@ import { readWav } from '../../src/audio/wav.js';
 import { configSchema, type Config } from '../../src/config/index.js';
 import type { ChatServer } from './chat-server.js';
 import { sharedModelsDir, synth, type Voice } from './fixtures.js';
-import { pcmBytes, splitBytes, type ScriptedServer } from './openai-server.js';
+import { pcmBytes, splitBytes, type Behaviour, type ScriptedServer } from './openai-server.js';
 
 export type TimedEvent = AssistantEvent & { t: number };
 
@@ -71,4 +71,17 @@ export async function audibleSpans(path: string, gapMs = 300): Promise<{ startMs
 
 export function readJsonLines(path: string): Record<string, unknown>[] {
   return readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** A streamed transcription of `text` as the STT server sends it: two deltas, then the done event. */
+export function sttReply(text: string): Extract<Behaviour, { type: 'sse' }> {
+  return {
+    type: 'sse',
+    events: [
+      { type: 'transcript.text.delta', delta: text.split(' ').slice(0, 2).join(' ') },
+      { type: 'transcript.text.delta', delta: ` ${text.split(' ').slice(2).join(' ')}` },
+      { type: 'transcript.text.done', text },
+    ],
+    done: true,
+  };
 }
