@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { loadVoiceActivityDetector, loadWakeWordDetector } from '../src/audio/detectors.js';
 import { readWav } from '../src/audio/wav.js';
 import { configSchema } from '../src/config/schema.js';
-import { negativeCorpus } from '../tests/helpers/corpus.js';
+import { negativeCorpus, wakeVoices, weakWakeVoices } from '../tests/helpers/corpus.js';
 import { concat, phrase, sharedModelsDir, silence, type Voice } from '../tests/helpers/fixtures.js';
 import { median, percentile, writeSection } from './results.js';
 
@@ -44,18 +44,7 @@ async function measureCost(setup: Setup): Promise<CostResult> {
   };
 }
 
-const latencyVoices: Voice[] = [
-  { engine: 'espeak', voice: 'en-us' },
-  { engine: 'espeak', voice: 'en-gb' },
-  { engine: 'espeak', voice: 'en-us+f3' },
-  { engine: 'espeak', voice: 'en-us+m3' },
-  { engine: 'espeak', voice: 'en-gb-scotland' },
-  { engine: 'espeak', voice: 'en-us', speed: 140 },
-  { engine: 'flite', voice: 'slt' },
-  { engine: 'flite', voice: 'rms' },
-  { engine: 'flite', voice: 'kal16' },
-  { engine: 'flite', voice: 'awb' },
-];
+const latencyVoices: Voice[] = [...wakeVoices, ...weakWakeVoices.filter((v) => v.engine === 'flite')];
 
 interface LatencyResult {
   positives: number;

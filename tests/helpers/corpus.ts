@@ -42,3 +42,21 @@ export function negativeCorpus(): string {
     soxCached('sweep', ['-n', '-r', '16000', '-c', '1', '-b', '16', '$OUT', 'synth', '5', 'sine', '100-7000', 'vol', '0.3']),
   ]);
 }
+
+/** Voices the pretrained head hears at every position (measured; see bench/RESULTS.md). */
+export const wakeVoices: Voice[] = [
+  { engine: 'espeak', voice: 'en-us' },
+  { engine: 'espeak', voice: 'en-gb' },
+  { engine: 'espeak', voice: 'en-us+f3' },
+  { engine: 'espeak', voice: 'en-us+m3' },
+  { engine: 'espeak', voice: 'en-gb-scotland' },
+  { engine: 'espeak', voice: 'en-us', speed: 140 },
+  { engine: 'flite', voice: 'slt' },
+  { engine: 'flite', voice: 'rms' },
+  { engine: 'flite', voice: 'kal16' },
+];
+/** Voices it misses at some positions: reported, not hidden by a lower threshold. */
+export const weakWakeVoices: Voice[] = [
+  { engine: 'espeak', voice: 'en-us', speed: 220 },
+  { engine: 'flite', voice: 'awb' },
+];

@@ -3,26 +3,9 @@ import { loadWakeWordDetector } from '../../src/audio/detectors.js';
 import { readWav } from '../../src/audio/wav.js';
 import { detectInRecording, type WakeScores, type WakeWordDetector } from '../../src/audio/wakeword/index.js';
 import { configSchema } from '../../src/config/schema.js';
-import { negativeCorpus } from '../helpers/corpus.js';
+import { negativeCorpus, wakeVoices as voices, weakWakeVoices as weakVoices } from '../helpers/corpus.js';
 import { concat, phrase, sharedModelsDir, silence, type Voice } from '../helpers/fixtures.js';
 
-/** Voices the pretrained head hears at every position (measured; see bench/RESULTS.md). */
-const voices: Voice[] = [
-  { engine: 'espeak', voice: 'en-us' },
-  { engine: 'espeak', voice: 'en-gb' },
-  { engine: 'espeak', voice: 'en-us+f3' },
-  { engine: 'espeak', voice: 'en-us+m3' },
-  { engine: 'espeak', voice: 'en-gb-scotland' },
-  { engine: 'espeak', voice: 'en-us', speed: 140 },
-  { engine: 'flite', voice: 'slt' },
-  { engine: 'flite', voice: 'rms' },
-  { engine: 'flite', voice: 'kal16' },
-];
-/** Voices it misses at some positions: reported, not hidden by a lower threshold. */
-const weakVoices: Voice[] = [
-  { engine: 'espeak', voice: 'en-us', speed: 220 },
-  { engine: 'flite', voice: 'awb' },
-];
 /** Start times chosen to fall on different offsets within the 80 ms blocks. */
 const leads = [0.3, 1.04, 2.1, 4.75];
 
