@@ -6,6 +6,10 @@ export type MachineEvent =
   | { type: 'PTT_STOP' }
   | { type: 'PTT_TOGGLE' }
   | { type: 'CANCEL' }
+  /** Typed input (web page, control socket): goes to the agent as the transcript of a new turn. */
+  | { type: 'TEXT_INPUT'; text: string }
+  /** An answer to the pending confirmation from outside the voice channel (the web page). */
+  | { type: 'CONFIRM_ANSWER'; approved: boolean }
   /** From the listener: the VAD heard speech start / the utterance end (silence). */
   | { type: 'SPEECH_START'; atMs?: number }
   | { type: 'SPEECH_END' }
@@ -28,3 +32,6 @@ export type ListenerCommand = { type: 'FINISH' };
 
 /** Sent to the reply actor. */
 export type ReplyCommand = { type: 'CONFIRMED'; approved: boolean; timedOut: boolean };
+
+/** Emitted by the machine when a confirmation is settled, and by whom. */
+export type ConfirmationSettled = { type: 'confirmed'; approved: boolean; by: 'voice' | 'web' | 'timeout' };

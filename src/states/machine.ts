@@ -1,5 +1,5 @@
-import { assign, fromCallback, fromPromise, sendTo, setup, type ActorRefFrom } from 'xstate';
-import type { MachineEvent, ReplyCommand, ListenerCommand } from './events.js';
+import { assign, emit, fromCallback, fromPromise, sendTo, setup, type ActorRefFrom } from 'xstate';
+import type { ConfirmationSettled, ListenerCommand, MachineEvent, ReplyCommand } from './events.js';
 
 /** How long each waiting state may wait before the machine moves on (ms). */
 export interface Timeouts {
@@ -99,6 +99,7 @@ export const conversationMachine = setup({
     context: {} as MachineContext,
     events: {} as MachineEvent,
     input: {} as MachineInput,
+    emitted: {} as ConfirmationSettled,
   },
   actors: {
     /** idle: the wake-word listener on the microphone. */
@@ -128,6 +129,7 @@ export const conversationMachine = setup({
     errorAnnouncement: ({ context }) => context.timeouts.errorMs,
   },
   guards: {
+    hasText: ({ event }) => event.type === 'TEXT_INPUT' && event.text.trim() !== '',
     hasTranscript: ({ event }) => event.type === 'TRANSCRIPT_FINAL' && event.text.trim() !== '',
     endsByVoice: ({ context }) => context.mode !== 'hold',
     isHold: ({ context }) => context.mode === 'hold',
@@ -152,6 +154,15 @@ export const conversationMachine = setup({
       interim: '',
       transcript: '',
       listenFromMs: atMsOf(event),
+      announcement: '',
+    })),
+    startTextTurn: assign(({ context, event }) => ({
+      turn: context.turn + 1,
+      mode: 'voice' as TalkMode,
+      interim: '',
+      transcript: event.type === 'TEXT_INPUT' ? event.text.trim() : '',
+      error: null,
+      listenFromMs: undefined,
       announcement: '',
     })),
     finishUtterance: sendTo('listener', { type: 'FINISH' } satisfies ListenerCommand),
@@ -204,6 +215,7 @@ export const conversationMachine = setup({
         PTT_START: { target: 'wake', actions: 'startTurn' },
         PTT_TOGGLE: { target: 'wake', actions: 'startTurn' },
         ANNOUNCE: { target: 'respond', actions: 'startAnnouncement' },
+        TEXT_INPUT: { guard: 'hasText', target: '#kai.respond', actions: 'startTextTurn' },
       },
     },
     wake: {
@@ -215,7 +227,7 @@ export const conversationMachine = setup({
         onError: 'listen',
       },
       after: { earcon: 'listen' },
-      on: { PTT_STOP: 'idle' },
+      on: { PTT_STOP: 'idle', TEXT_INPUT: { guard: 'hasText', target: '#kai.respond', actions: 'startTextTurn' }, },
     },
     listen: {
       invoke: {
@@ -228,6 +240,7 @@ export const conversationMachine = setup({
       on: {
         TRANSCRIPT_INTERIM: { actions: 'keepInterim' },
         TRANSCRIPT_FINAL: [{ guard: 'hasTranscript', target: 'respond', actions: 'keepTranscript' }, { target: 'idle' }],
+        TEXT_INPUT: { guard: 'hasText', target: '#kai.respond', actions: 'startTextTurn' },
       },
       states: {
         waiting: {
@@ -268,6 +281,8 @@ export const conversationMachine = setup({
         REPLY_DONE: [{ guard: 'wantsFollowUp', target: 'followUp', actions: 'keepQuestion' }, { target: 'idle', actions: 'keepQuestion' }],
         PTT_START: { target: 'listen', actions: 'startTurnByVoice' },
         PTT_TOGGLE: { target: 'listen', actions: 'startTurnByVoice' },
+        // A new typed request replaces the reply in progress (its reply actor restarts).
+        TEXT_INPUT: { guard: 'hasText', target: '#kai.respond', reenter: true, actions: 'startTextTurn' },
       },
       states: {
         think: {
@@ -290,15 +305,39 @@ export const conversationMachine = setup({
                 input: ({ context }) => ({ turn: context.turn, prompt: context.confirmPrompt, listenMs: context.timeouts.confirmMs }),
                 onDone: {
                   target: 'working',
-                  actions: sendTo(
-                    'reply',
-                    ({ event }) => ({ type: 'CONFIRMED', approved: event.output === 'yes', timedOut: event.output === 'timeout' }) satisfies ReplyCommand,
-                  ),
+                  actions: [
+                    sendTo(
+                      'reply',
+                      ({ event }) => ({ type: 'CONFIRMED', approved: event.output === 'yes', timedOut: event.output === 'timeout' }) satisfies ReplyCommand,
+                    ),
+                    emit(({ event }) => ({ type: 'confirmed', approved: event.output === 'yes', by: event.output === 'timeout' ? 'timeout' : 'voice' }) as const),
+                  ],
                 },
-                onError: { target: 'working', actions: sendTo('reply', { type: 'CONFIRMED', approved: false, timedOut: false } satisfies ReplyCommand) },
+                onError: {
+                  target: 'working',
+                  actions: [
+                    sendTo('reply', { type: 'CONFIRMED', approved: false, timedOut: false } satisfies ReplyCommand),
+                    emit({ type: 'confirmed', approved: false, by: 'voice' } as const),
+                  ],
+                },
               },
               after: {
-                confirm: { target: 'working', actions: sendTo('reply', { type: 'CONFIRMED', approved: false, timedOut: true } satisfies ReplyCommand) },
+                confirm: {
+                  target: 'working',
+                  actions: [
+                    sendTo('reply', { type: 'CONFIRMED', approved: false, timedOut: true } satisfies ReplyCommand),
+                    emit({ type: 'confirmed', approved: false, by: 'timeout' } as const),
+                  ],
+                },
+              },
+              on: {
+                CONFIRM_ANSWER: {
+                  target: 'working',
+                  actions: [
+                    sendTo('reply', ({ event }) => ({ type: 'CONFIRMED', approved: event.approved, timedOut: false }) satisfies ReplyCommand),
+                    emit(({ event }) => ({ type: 'confirmed', approved: event.approved, by: 'web' }) as const),
+                  ],
+                },
               },
             },
           },
@@ -327,6 +366,7 @@ export const conversationMachine = setup({
       },
       after: { followUp: 'idle' },
       on: {
+        TEXT_INPUT: { guard: 'hasText', target: '#kai.respond', actions: 'startTextTurn' },
         SPEECH_START: { target: 'listen.hearing', actions: 'startTurnByVoice' },
         WAKE_DETECTED: { target: 'listen', actions: 'startTurnByVoice' },
         PTT_START: { target: 'listen', actions: 'startTurnByVoice' },
@@ -343,6 +383,7 @@ export const conversationMachine = setup({
       },
       after: { errorAnnouncement: 'idle' },
       on: {
+        TEXT_INPUT: { guard: 'hasText', target: '#kai.respond', actions: 'startTextTurn' },
         PTT_START: { target: 'wake', actions: 'startTurn' },
         PTT_TOGGLE: { target: 'wake', actions: 'startTurn' },
       },

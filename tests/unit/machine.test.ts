@@ -45,6 +45,10 @@ function eventsFor(type: string): AnyEvent[] {
       return [{ type, prompt: 'Run npm install in the api folder?' }];
     case 'ANNOUNCE':
       return [{ type, text: 'The coding job is done.' }];
+    case 'TEXT_INPUT':
+      return [{ type, text: 'what time is it' }, { type, text: ' ' }];
+    case 'CONFIRM_ANSWER':
+      return [{ type, approved: true }, { type, approved: false }];
     case 'SERVICE_ERROR':
       return [{ type, source: 'stt', message: 'I cannot reach the speech server' }];
     case 'xstate.done.actor.confirmation':
@@ -70,9 +74,11 @@ const serializeState = (s: AnyMachineSnapshot) =>
 /** The machine with stand-in actors that keep a register of which ones are running. */
 function liveMachine() {
   const running = new Set<string>();
+  const received: { to: string; event: EventObject }[] = [];
   const callback = <E extends EventObject, I = unknown>(id: string) =>
-    fromCallback<E, I>(() => {
+    fromCallback<E, I>(({ receive }) => {
       running.add(id);
+      receive((event) => received.push({ to: id, event }));
       return () => running.delete(id);
     });
   const pending = <O, I>(id: string) =>
@@ -97,7 +103,7 @@ function liveMachine() {
   const errors: unknown[] = [];
   actor.subscribe({ error: (err) => errors.push(err) });
   actor.start();
-  return { actor, clock, running, errors };
+  return { actor, clock, running, errors, received };
 }
 
 function expectChildrenOf(snapshot: AnyMachineSnapshot, running: Set<string>): void {
@@ -166,7 +172,7 @@ describe('the conversation machine under 10,000 random events', () => {
       t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
       return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     };
-    const vocabulary = ['ANNOUNCE', 'WAKE_DETECTED', 'PTT_START', 'PTT_STOP', 'PTT_TOGGLE', 'CANCEL', 'SPEECH_START', 'SPEECH_END', 'TRANSCRIPT_INTERIM', 'TRANSCRIPT_FINAL', 'AUDIO_STARTED', 'REPLY_DONE', 'CONFIRM_REQUEST', 'BARGE_IN', 'SERVICE_ERROR'].flatMap(eventsFor);
+    const vocabulary = ['ANNOUNCE', 'WAKE_DETECTED', 'PTT_START', 'PTT_STOP', 'PTT_TOGGLE', 'CANCEL', 'SPEECH_START', 'SPEECH_END', 'TRANSCRIPT_INTERIM', 'TRANSCRIPT_FINAL', 'AUDIO_STARTED', 'REPLY_DONE', 'CONFIRM_REQUEST', 'BARGE_IN', 'SERVICE_ERROR', 'TEXT_INPUT', 'CONFIRM_ANSWER'].flatMap(eventsFor);
     const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)]!;
 
     const { actor, clock, running, errors } = liveMachine();
@@ -258,6 +264,39 @@ describe('the conversation machine, scenario by scenario', () => {
     // the confirmation actor waits confirmMs after asking; the machine itself gives up 20 s later
     clock.increment(timeouts.confirmMs + 20_000);
     expect(stateKey(actor.getSnapshot().value)).toBe('respond.think.working');
+  });
+
+  it('takes typed text as a new turn from any state, replacing a reply in progress', () => {
+    const typed: AnyEvent = { type: 'TEXT_INPUT', text: ' what time is it ' };
+    for (const prefix of [[], wake.slice(0, 1), wake, spoken, [...spoken, { type: 'AUDIO_STARTED' }]]) {
+      const { actor, running } = run(prefix);
+      const turnBefore = actor.getSnapshot().context.turn;
+      actor.send(typed as MachineEvent);
+      expect(stateKey(actor.getSnapshot().value)).toBe('respond.think.working');
+      expect(actor.getSnapshot().context).toMatchObject({ transcript: 'what time is it', turn: turnBefore + 1 });
+      expect([...running]).toEqual(['reply']);
+    }
+    expect(value([{ type: 'TEXT_INPUT', text: '   ' }])).toBe('idle');
+  });
+
+  it('settles a confirmation from the web page as well as by voice, and says by whom', () => {
+    const asking = [...spoken, { type: 'CONFIRM_REQUEST', prompt: 'Run npm install?' }];
+    for (const approved of [true, false]) {
+      const live = liveMachine();
+      const settled: unknown[] = [];
+      live.actor.on('confirmed', (e) => settled.push(e));
+      for (const e of asking) live.actor.send(e as MachineEvent);
+      live.actor.send({ type: 'CONFIRM_ANSWER', approved });
+      expect(stateKey(live.actor.getSnapshot().value)).toBe('respond.think.working');
+      expect(settled).toEqual([{ type: 'confirmed', approved, by: 'web' }]);
+      expect(live.received.filter((r) => r.to === 'reply')).toEqual([{ to: 'reply', event: { type: 'CONFIRMED', approved, timedOut: false } }]);
+    }
+    const { actor, clock } = run(asking);
+    const settled: unknown[] = [];
+    actor.on('confirmed', (e) => settled.push(e));
+    clock.increment(timeouts.confirmMs + 20_000);
+    expect(settled).toEqual([{ type: 'confirmed', approved: false, by: 'timeout' }]);
+    expect(value([...spoken, { type: 'CONFIRM_ANSWER', approved: true }])).toBe('respond.think.working');
   });
 
   it('reports a failed service, announces it and returns to idle', () => {
