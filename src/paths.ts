@@ -29,3 +29,9 @@ export function defaultModelsDir(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_DATA_HOME ? resolve(env.XDG_DATA_HOME) : join(homedir(), '.local', 'share');
   return join(base, 'kai', 'models');
 }
+
+/** Where kai keeps what must survive a restart (jobs, audit log, history, token): $XDG_STATE_HOME/kai. */
+export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_STATE_HOME ? resolve(env.XDG_STATE_HOME) : join(homedir(), '.local', 'state');
+  return join(base, 'kai');
+}

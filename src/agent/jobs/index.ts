@@ -12,11 +12,11 @@
  * - job_status and cancel_job are 'read': they change nothing in the workspace, and "cancel the job"
  *   must work at once by voice, in every mode, without a confirmation round trip.
  */
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../../config/schema.js';
 import { UsageError } from '../../errors.js';
+import { stateDir } from '../../paths.js';
 import type { Tool, ToolResult } from '../tools/types.js';
 import { BuiltinBackend, type ChatStreamer, type ToolRunner } from './backends/builtin.js';
 import { ClaudeBackend } from './backends/claude.js';
@@ -95,8 +95,7 @@ export function createBackend(config: JobsConfig, deps: BackendDeps): JobBackend
 /** jobs.dir, or ~/.local/state/kai/jobs (XDG_STATE_HOME respected) when empty. */
 export function resolveJobsDir(dir: string, env: NodeJS.ProcessEnv = process.env): string {
   if (dir.trim() !== '') return resolve(dir);
-  const base = env.XDG_STATE_HOME ? resolve(env.XDG_STATE_HOME) : join(homedir(), '.local', 'state');
-  return join(base, 'kai', 'jobs');
+  return join(stateDir(env), 'jobs');
 }
 
 /** A queue over jobs.dir with the configured backend and concurrency (call start() next). */

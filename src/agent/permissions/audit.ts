@@ -1,7 +1,7 @@
 import { appendFileSync, chmodSync, mkdirSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { KaiError } from '../../errors.js';
+import { stateDir } from '../../paths.js';
 import type { Decision } from '../tools/types.js';
 
 /** Who settled a permission decision. */
@@ -31,8 +31,7 @@ const MAX_SUBJECT_CHARS = 4000;
 
 /** Where the audit log lives unless agent.auditLog says otherwise. */
 export function defaultAuditPath(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_STATE_HOME ? resolve(env.XDG_STATE_HOME) : join(homedir(), '.local', 'state');
-  return join(base, 'kai', 'audit.jsonl');
+  return join(stateDir(env), 'audit.jsonl');
 }
 
 /**
