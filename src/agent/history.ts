@@ -1,9 +1,17 @@
 import type { ChatMessage } from './llm.js';
 
 /** One finished exchange: what the user said, any tool calls, and the reply as it was heard. */
-interface Turn {
+export interface HistoryTurn {
   user: string;
   messages: ChatMessage[];
+}
+
+/** Everything a history holds, as plain JSON (see history-store.ts). */
+export interface HistoryState {
+  version: 1;
+  turns: HistoryTurn[];
+  /** One-line notes of older questions, oldest first. */
+  compacted: string[];
 }
 
 /**
@@ -11,10 +19,23 @@ interface Turn {
  * ones compacted to a one-line note of what was asked.
  */
 export class ConversationHistory {
-  private turns: Turn[] = [];
+  private turns: HistoryTurn[] = [];
   private compacted: string[] = [];
 
   constructor(private readonly budgetChars: number) {}
+
+  /** Rebuilds a saved history; the budget is applied again (it may be smaller than when saved). */
+  static fromJSON(budgetChars: number, state: HistoryState): ConversationHistory {
+    const history = new ConversationHistory(budgetChars);
+    history.compacted = [...state.compacted];
+    for (const turn of state.turns) history.add(turn.user, turn.messages);
+    if (history.compacted.length > 20) history.compacted = history.compacted.slice(-20);
+    return history;
+  }
+
+  toJSON(): HistoryState {
+    return { version: 1, turns: structuredClone(this.turns), compacted: [...this.compacted] };
+  }
 
   add(user: string, messages: ChatMessage[]): void {
     this.turns.push({ user, messages });

@@ -22,6 +22,10 @@ export interface ToolAgentParts {
   historyChars: number;
   /** Finished-job summaries to say when the assistant is idle. */
   announcements?: () => string[];
+  /** The conversation so far (restored after a restart); a new one when omitted. */
+  history?: ConversationHistory;
+  /** Told after every finished exchange, so the history can be saved. */
+  onHistoryChange?: (history: ConversationHistory) => void;
 }
 
 /**
@@ -35,7 +39,7 @@ export class ToolAgent implements Agent {
   private readonly pending = new Map<number, { user: string; messages: ChatMessage[] }>();
 
   constructor(private readonly parts: ToolAgentParts) {
-    this.history = new ConversationHistory(parts.historyChars);
+    this.history = parts.history ?? new ConversationHistory(parts.historyChars);
   }
 
   phrases(): string[] {
@@ -61,6 +65,7 @@ export class ToolAgent implements Agent {
     if (!exchange) return;
     const heard = outcome.interrupted ? `${outcome.heardText} [interrupted by the user]` : outcome.heardText;
     this.history.add(exchange.user, [{ role: 'user', content: exchange.user }, ...exchange.messages, { role: 'assistant', content: heard }]);
+    this.parts.onHistoryChange?.(this.history);
   }
 
   /** The shared registry (also what `kai tools` calls). */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createActor, type Snapshot } from 'xstate';
 import type { Agent } from '../agent/agent.js';
 import { EchoGate } from '../audio/echo-gate.js';
@@ -47,6 +48,11 @@ export class Assistant {
   private lastState = '';
   private lastTurn = 0;
   private readonly idleWaiters = new Set<() => void>();
+  /** The confirmation being asked, if any (answerable by voice or by answer()). */
+  private pendingRequest: { id: string; prompt: string } | null = null;
+  private requestCount = 0;
+  /** Request ids differ between runs, so an answer meant for an old request never settles a new one. */
+  private readonly requestPrefix = randomBytes(3).toString('hex');
 
   constructor(parts: AssistantParts) {
     const { config } = parts;
@@ -75,6 +81,7 @@ export class Assistant {
       },
       emit: parts.emit,
       turns: new TurnBook(),
+      outages: new Set(),
       cursor: { lastWakeEndMs: Number.NEGATIVE_INFINITY, lastWakeScore: 0 },
     };
     parts.sink.onPlayed?.((samples, atMs) => echo.playedAt(samples, this.hub.streamMsAt(atMs)));
@@ -109,6 +116,7 @@ export class Assistant {
       },
     });
     this.actor.subscribe((snapshot) => this.observe(snapshot));
+    this.actor.on('confirmed', ({ approved, by }) => this.settleRequest(approved, by));
   }
 
   /** Starts listening; resolves when the audio source ends, rejects if it fails. */
@@ -123,6 +131,26 @@ export class Assistant {
 
   send(event: MachineEvent): void {
     this.actor.send(event);
+  }
+
+  /** Typed input: the agent gets it as what the user said, without the recognizer. */
+  say(text: string): void {
+    const trimmed = text.trim();
+    if (!trimmed) return;
+    this.runtime.emit({ type: 'transcript', final: true, text: trimmed }, streamNow(this.runtime));
+    this.actor.send({ type: 'TEXT_INPUT', text: trimmed });
+  }
+
+  /** The confirmation waiting for an answer, if any. */
+  get pending(): { id: string; prompt: string } | null {
+    return this.pendingRequest;
+  }
+
+  /** Answers the pending confirmation from outside the voice channel; false when `id` is not pending. */
+  answer(id: string, approved: boolean): boolean {
+    if (this.pendingRequest?.id !== id) return false;
+    this.actor.send({ type: 'CONFIRM_ANSWER', approved });
+    return true;
   }
 
   get state(): string {
@@ -148,7 +176,10 @@ export class Assistant {
       this.lastTurn = context.turn;
     }
     if (state === this.lastState) return;
+    if (this.lastState === 'confirm') this.settleRequest(false, 'cancel');
     this.lastState = state;
+    if (state === 'confirm') this.openRequest(context.confirmPrompt);
+    if (state === 'speak') this.runtime.outages.clear(); // the services answered: the next failure is news again
     this.runtime.emit({ type: 'state', value: state }, streamNow(this.runtime));
     if (state === 'error' && context.error) {
       this.runtime.turns.peek(context.turn)?.errors.push(`${context.error.source}: ${context.error.message}`);
@@ -169,6 +200,20 @@ export class Assistant {
     if (this.lastState !== 'idle' || this.actor.getSnapshot().status !== 'active') return;
     const news = this.runtime.agent.announcements?.() ?? [];
     if (news.length > 0) this.actor.send({ type: 'ANNOUNCE', text: news.join(' ') });
+  }
+
+  private openRequest(prompt: string): void {
+    this.requestCount += 1;
+    this.pendingRequest = { id: `${this.requestPrefix}-${this.requestCount}`, prompt };
+    this.runtime.emit({ type: 'permission_request', ...this.pendingRequest }, streamNow(this.runtime));
+  }
+
+  /** Once per request: the machine's verdict, or "cancel" when the turn ended without one. */
+  private settleRequest(approved: boolean, by: 'voice' | 'web' | 'timeout' | 'cancel'): void {
+    const request = this.pendingRequest;
+    if (!request) return;
+    this.pendingRequest = null;
+    this.runtime.emit({ type: 'permission_resolved', id: request.id, approved, by }, streamNow(this.runtime));
   }
 
   /** Reports a turn's record once, when the turn is over. */

@@ -2,7 +2,9 @@ import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEFAULT_INTENTS } from '../agent/intents/intents.js';
 import { IntentMatcher, readDictionaryWords } from '../agent/intents/matcher.js';
+import type { ConversationHistory } from '../agent/history.js';
 import { createJobQueue, jobTools, type JobQueue } from '../agent/jobs/index.js';
+import type { JobQueueEvent } from '../agent/jobs/queue.js';
 import { ChatClient } from '../agent/llm.js';
 import { AuditLog, defaultAuditPath } from '../agent/permissions/audit.js';
 import { Permissions } from '../agent/permissions/gate.js';
@@ -12,6 +14,7 @@ import { ToolRegistry } from '../agent/tools/registry.js';
 import type { PermissionMode } from '../agent/tools/types.js';
 import type { Config } from '../config/index.js';
 import { UsageError } from '../errors.js';
+import { FallbackSpeechToText, FallbackTextToSpeech } from '../speech/fallback.js';
 import { HttpSpeechToText } from '../speech/stt-http.js';
 import { DEFAULT_MODEL_DIR, PocketsphinxSpeechToText } from '../speech/stt-pocketsphinx.js';
 import { RealtimeSpeechToText } from '../speech/stt-realtime.js';
@@ -34,21 +37,46 @@ export interface EngineEnvironment {
   env: NodeJS.ProcessEnv;
   /** Told when a job finishes, so the assistant can say so at the next quiet moment. */
   onJobFinished?: () => void;
+  /** Every job event (queued, progress, done…), for the control plane. */
+  onJobEvent?: (event: JobQueueEvent) => void;
+  /** A server engine could not be reached and the embedded one stands in (or the server is back). */
+  onEngineSwitch?: (port: 'stt' | 'tts', usingFallback: boolean, reason: string) => void;
+  /** The conversation so far, and where to save it after each exchange. */
+  history?: ConversationHistory;
+  onHistoryChange?: (history: ConversationHistory) => void;
 }
 
-/** The engines config asks for: servers where a URL is configured, embedded ones otherwise. */
+/**
+ * The engines config asks for: servers where a URL is configured, embedded ones otherwise; a server
+ * engine with `fallback` set hands over to the embedded one while the server cannot be reached.
+ */
 export function createEngines(config: Config, environment: EngineEnvironment): Engines {
   const { agent, jobs } = createAgent(config, environment);
-  const stt = createStt(config, agent.phrases());
-  return { stt, confirmStt: yesNoRecognizer(stt), tts: createTts(config), agent, jobs };
+  const phrases = agent.phrases();
+  const switched = (port: 'stt' | 'tts') => (usingFallback: boolean, reason: string) => environment.onEngineSwitch?.(port, usingFallback, reason);
+  let stt = createStt(config, phrases);
+  if (config.stt.engine !== 'embedded' && config.stt.fallback) {
+    const embedded = optional(() => new PocketsphinxSpeechToText({ phrases }));
+    if (embedded) stt = new FallbackSpeechToText(stt, embedded, { onSwitch: switched('stt') });
+  }
+  let tts = createTts(config);
+  if (config.tts.engine !== 'espeak' && config.tts.fallback) {
+    tts = new FallbackTextToSpeech(tts, new EspeakTextToSpeech({ voice: config.tts.espeakVoice }), { onSwitch: switched('tts') });
+  }
+  return { stt, confirmStt: yesNoRecognizer(stt), tts, agent, jobs };
 }
 
-function yesNoRecognizer(fallback: SpeechToText): SpeechToText {
+function optional<T>(make: () => T): T | undefined {
   try {
-    return new PocketsphinxSpeechToText({ phrases: [] });
+    return make();
   } catch {
-    return fallback; // pocketsphinx is not installed: the main recognizer hears the answer
+    return undefined; // not installed: no stand-in
   }
+}
+
+/** Yes/no answers go to the embedded grammar engine; without pocketsphinx, the main recognizer hears them. */
+function yesNoRecognizer(main: SpeechToText): SpeechToText {
+  return optional(() => new PocketsphinxSpeechToText({ phrases: [] })) ?? main;
 }
 
 /** The tool-using agent: local intents, the LLM when configured, one registry and one permission gate. */
@@ -72,6 +100,7 @@ export function createAgent(config: Config, environment: EngineEnvironment): { a
     tools: registry(jobMode).withConfirm(async () => false),
     env: environment.env,
     onEvent: (event) => {
+      environment.onJobEvent?.(event);
       if (event.type === 'done' || event.type === 'failed') environment.onJobFinished?.();
     },
   });
@@ -82,6 +111,8 @@ export function createAgent(config: Config, environment: EngineEnvironment): { a
     ...(chat ? { chat } : {}),
     historyChars: config.agent.contextChars,
     announcements: () => jobs.takeAnnouncements(),
+    ...(environment.history ? { history: environment.history } : {}),
+    ...(environment.onHistoryChange ? { onHistoryChange: environment.onHistoryChange } : {}),
   });
   return { agent, jobs };
 }

@@ -7,6 +7,9 @@ export type AssistantEvent =
   | { type: 'tool_call'; name: string; arguments: unknown }
   | { type: 'tool_result'; name: string; ok: boolean; summary: string }
   | { type: 'error'; source: string; message: string }
+  /** A risky action waits for a yes (spoken, or from the web page). */
+  | { type: 'permission_request'; id: string; prompt: string }
+  | { type: 'permission_resolved'; id: string; approved: boolean; by: 'voice' | 'web' | 'timeout' | 'cancel' }
   | ({ type: 'turn' } & TurnRecord);
 
 /** One record per turn, with the metric names DESIGN.md fixes (benchmarks read them). */

@@ -36,6 +36,8 @@ export interface Runtime {
   settings: RuntimeSettings;
   emit: EventSink;
   turns: TurnBook;
+  /** Errors already said out loud since the services last worked: said once, then only an earcon. */
+  outages: Set<string>;
   /** Where the last wake phrase ended (stream ms), so it is never heard twice. */
   cursor: { lastWakeEndMs: number; lastWakeScore: number };
 }

@@ -9,6 +9,8 @@ const onSignal = () => {
   interrupts += 1;
   if (interrupts > 1) process.exit(130);
   controller.abort();
+  // Stopping is promised within 2 s; whatever is still winding down after that is cut short.
+  setTimeout(() => process.exit(process.exitCode ?? 1), 1900).unref();
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
@@ -26,6 +28,8 @@ const io: CommandIo = {
 main(process.argv.slice(2), io).then(
   (code) => {
     process.exitCode = code;
+    // The command is done: a handle some library left open must not keep the process alive.
+    setTimeout(() => process.exit(code), 1000).unref();
   },
   (err) => {
     process.stderr.write(`kai: ${describeError(err)}\n`);

@@ -13,7 +13,10 @@ const commands: Record<string, { summary: string; load: () => Promise<{ command:
   models: { summary: 'pull or list the model files (kai models pull|list)', load: () => import('./commands/models.js') },
   doctor: { summary: 'check programs, audio devices, models and config, with fixes', load: () => import('./commands/doctor.js') },
   tools: { summary: 'list the agent tools, or call one with the same permission checks', load: () => import('./commands/tools.js') },
+  run: { summary: 'run the assistant: microphone, speaker, web page and control socket', load: () => import('./commands/run.js') },
+  ptt: { summary: 'push-to-talk on the running assistant (kai ptt start|stop|toggle|cancel)', load: () => import('./commands/ptt.js') },
   simulate: { summary: 'run the whole assistant with a WAV file as the microphone', load: () => import('./commands/simulate.js') },
+  service: { summary: 'install or remove the systemd user service (kai service install|uninstall)', load: () => import('./commands/service.js') },
 };
 
 function helpText(): string {

@@ -11,6 +11,8 @@ export const configSchema = z.strictObject({
       captureDevice: z.string().min(1).default('default'),
       playbackDevice: z.string().min(1).default('default'),
       preRollMs: ms(10_000).default(500),
+      input: z.enum(['mic', 'none']).default('mic'),
+      output: z.enum(['speaker', 'none']).default('speaker'),
     })
     .prefault({}),
   models: z
@@ -52,6 +54,7 @@ export const configSchema = z.strictObject({
       stream: z.boolean().default(true),
       dialect: z.enum(['openai', 'speaches', 'vllm']).default('openai'),
       timeoutMs: ms(120_000).default(10_000),
+      fallback: z.boolean().default(true),
     })
     .prefault({}),
   tts: z
@@ -65,6 +68,7 @@ export const configSchema = z.strictObject({
       speed: z.number().min(0.25).max(4).default(1),
       espeakVoice: z.string().default('en-us'),
       timeoutMs: ms(120_000).default(10_000),
+      fallback: z.boolean().default(true),
     })
     .prefault({}),
   llm: z
@@ -120,7 +124,25 @@ export const configSchema = z.strictObject({
       maxAttempts: z.number().int().min(1).max(10).default(3),
     })
     .prefault({}),
-  log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+  server: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(0).max(65_535).default(8765),
+      tokenFile: z.string().default(''),
+      allowedOrigins: z.array(z.string().url()).default([]),
+      maxConnections: z.number().int().min(1).max(1000).default(16),
+      maxMessageBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(65_536),
+      messagesPerSecond: z.number().min(1).max(10_000).default(40),
+      socket: z.string().default(''),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+      file: z.string().default(''),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

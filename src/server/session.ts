@@ -19,7 +19,8 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** One WebSocket client: parses and dispatches its messages, streams events and satellite audio. */
 export class ControlSession {
   private readonly messages: TokenBucket;
-  private readonly audioBytes = new TokenBucket(AUDIO_BYTES_PER_SECOND * AUDIO_RATE_FACTOR, AUDIO_BYTES_PER_SECOND * 2);
+  /** Bursts of up to 10 s (what the assistant buffers), then at most 4× real time. */
+  private readonly audioBytes = new TokenBucket(AUDIO_BYTES_PER_SECOND * AUDIO_RATE_FACTOR, AUDIO_BYTES_PER_SECOND * 10);
   private strikes = 0;
   private microphone: RemoteMicrophone | null = null;
   private readonly unsubscribe: () => void;

@@ -13,10 +13,20 @@ export function wakeEarcon(rt: Runtime) {
   });
 }
 
-/** error: says what went wrong in one short sentence, or beeps when even speech fails. */
+/**
+ * error: says what went wrong in one short sentence, or beeps when even speech fails. The same
+ * failure again (a server still down) only beeps, until a reply gets through.
+ */
 export function errorAnnouncer(rt: Runtime) {
   return fromPromise<void, { source: string; message: string }>(async ({ input, signal }) => {
     rt.emit({ type: 'error', source: input.source, message: input.message }, streamNow(rt));
+    const key = `${input.source}: ${input.message}`;
+    const repeated = rt.outages.has(key);
+    rt.outages.add(key);
+    if (repeated) {
+      if (rt.settings.earcons) await play(rt, 'error', signal).catch(() => {});
+      return;
+    }
     try {
       await say(rt, spokenError(input.message), signal);
     } catch {

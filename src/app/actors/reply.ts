@@ -24,6 +24,7 @@ export function reply(rt: Runtime) {
     const controller = new AbortController();
     const { signal } = controller;
     const metrics = rt.turns.get(input.turn);
+    if (!metrics.transcript) metrics.transcript = input.transcript; // typed input has no recognizer to set it
     const now = () => streamNow(rt);
     let generation = rt.speaker.open();
     const spoken: SpokenSentence[] = [];
