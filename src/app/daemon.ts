@@ -232,8 +232,11 @@ export class Daemon implements ControlTarget {
   attachMicrophone(playback: RemotePlayback | null): RemoteMicrophone {
     const feed = this.input.attachRemote();
     const route = playback ? this.output.attachRemote(playback) : null;
+    // The reply goes to the satellite that is talking; when it stops, back to the speaker (unless another took over).
     const stopFollowing = this.input.onActiveChange((active) => {
-      if (route) this.output.route(active === feed ? route : null);
+      if (!route) return;
+      if (active === feed) this.output.route(route);
+      else if (this.output.routed === route) this.output.route(null);
     });
     return {
       push: (samples) => feed.push(samples),
@@ -252,6 +255,8 @@ export class Daemon implements ControlTarget {
       uptimeS: Math.round(this.now() / 1000),
       engines: await this.engineHealth.check(),
       devices: { microphone: this.notices.get('microphone') ?? 'ok', speaker: this.notices.get('speaker') ?? 'ok' },
+      /** Consumers of the microphone stream: one or two at rest; more means something did not let go. */
+      audioSubscribers: this.assistant.hub.subscriberCount,
     };
   }
 

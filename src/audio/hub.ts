@@ -1,3 +1,4 @@
+import { ABORTED, untilAborted } from '../abort.js';
 import { realClock, type Clock } from '../clock.js';
 import type { AudioFrame, AudioSource } from './frame.js';
 
@@ -82,18 +83,11 @@ export class AudioHub {
     this.startedAtClockMs = this.clock.now();
     if (signal.aborted) return this.finish(null);
     const iterator = this.source.frames(signal)[Symbol.asyncIterator]();
-    // A source that does not notice the abort must not keep start() (and the app) waiting.
-    let onAbort = (): void => undefined;
-    const aborted = new Promise<'aborted'>((resolve) => {
-      onAbort = () => resolve('aborted');
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
     try {
       for (;;) {
-        const next = iterator.next();
-        const step = await Promise.race([next, aborted]);
-        if (step === 'aborted' || signal.aborted) {
-          next.catch(() => undefined);
+        // A source that does not notice the abort must not keep start() (and the app) waiting.
+        const step = await untilAborted(iterator.next(), signal);
+        if (step === ABORTED || signal.aborted) {
           iterator.return?.().catch(() => undefined);
           break;
         }
@@ -106,8 +100,6 @@ export class AudioHub {
       this.finish({ error });
       iterator.return?.().catch(() => undefined);
       throw error;
-    } finally {
-      signal.removeEventListener('abort', onAbort);
     }
   }
 

@@ -1,4 +1,5 @@
 import OpenAI, { APIConnectionError, APIError } from 'openai';
+import { ABORTED, untilAborted } from '../abort.js';
 import { ProviderError, type ProviderSource } from './types.js';
 
 /** The HTTP plumbing the OpenAI-compatible speech engines share: client, stall watchdog, errors. */
@@ -80,16 +81,11 @@ export function watchdogFetch(base: typeof globalThis.fetch, timeoutMs: number):
 export async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
   if (signal.aborted) return;
   const it = source[Symbol.asyncIterator]();
-  let onAbort = () => {};
-  const aborted = new Promise<'aborted'>((ok) => {
-    onAbort = () => ok('aborted');
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
   let finished = false;
   try {
     while (true) {
-      const next = await Promise.race([it.next(), aborted]);
-      if (next === 'aborted') return;
+      const next = await untilAborted(it.next(), signal);
+      if (next === ABORTED) return;
       if (next.done) {
         finished = true;
         return;
@@ -97,7 +93,6 @@ export async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSigna
       yield next.value;
     }
   } finally {
-    signal.removeEventListener('abort', onAbort);
     // Not awaited: a generator that is still waiting cannot finish until its pending step does.
     if (!finished) it.return?.()?.catch(() => undefined);
   }

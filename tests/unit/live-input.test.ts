@@ -1,9 +1,14 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as wallSleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { scaledClock, type Clock } from '../../src/clock.js';
+import { realClock, scaledClock, type Clock } from '../../src/clock.js';
 import { AudioDeviceError } from '../../src/errors.js';
 import type { AudioFrame, AudioSource } from '../../src/audio/frame.js';
 import { LiveInput, type ActiveInput, type InputStatus, type LiveInputOptions } from '../../src/audio/sources/live-input.js';
+import { MicSource } from '../../src/audio/sources/mic.js';
+import { fileDeviceHome, noDeviceHome } from '../helpers/alsa.js';
 
 /** A clock that moves only when the test says so; timers fire in order as it passes them. */
 class ManualClock implements Clock {
@@ -424,5 +429,49 @@ describe('LiveInput on a real clock', () => {
     await wallSleep(20);
     const after = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     expect(after).toBeLessThanOrEqual(before);
+  });
+});
+
+describe.skipIf(!existsSync('/usr/bin/arecord'))('LiveInput on the real recorder (ALSA file devices, TESTING.md)', () => {
+  /** Runs a LiveInput on MicSource for `ms` of wall time with HOME (hence ~/.asoundrc) at `home`. */
+  async function record(home: string, ms: number) {
+    const previous = process.env['HOME'];
+    process.env['HOME'] = home;
+    try {
+      const statuses: InputStatus[] = [];
+      const input = new LiveInput({ local: new MicSource(), onStatus: (s) => statuses.push(s), backoff: { initialMs: 200 } });
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(), ms);
+      const { got, ended } = consume(input, realClock, ac.signal);
+      await ended;
+      clearTimeout(timer);
+      return { statuses, got };
+    } finally {
+      process.env['HOME'] = previous;
+    }
+  }
+
+  it('paces arecord reading a file (faster than real time) and retries a missing device without ending', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'kai-live-input-'));
+    try {
+      const inRaw = join(work, 'in.raw');
+      const audio = ramp(16_000 * 3);
+      writeFileSync(inRaw, Buffer.from(audio.buffer, audio.byteOffset, audio.byteLength));
+      const good = await record(fileDeviceHome(join(work, 'home'), { inRaw, outRaw: join(work, 'out.raw') }), 1500);
+      expect(good.statuses).toEqual([{ local: 'starting' }, { local: 'running' }]);
+      expectWellFormed(good.got);
+      // In real time (the device itself would have delivered all 3 s at once), nothing lost.
+      expect(good.got.length).toBeGreaterThan(8);
+      expect(good.got.length).toBeLessThanOrEqual(Math.ceil(1500 / 80));
+      expect(concat(good.got.map((r) => r.frame.samples))).toEqual(audio.subarray(0, good.got.length * FRAME));
+
+      const bad = await record(noDeviceHome(join(work, 'bad')), 1000);
+      expect(bad.got).toEqual([]);
+      const retries = bad.statuses.filter((s) => s.local === 'retrying');
+      expect(retries.map((s) => s.retryInMs).slice(0, 2)).toEqual([200, 400]);
+      expect(retries[0]).toMatchObject({ error: expect.stringMatching(/no ALSA capture device/) });
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });

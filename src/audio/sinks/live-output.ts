@@ -1,7 +1,7 @@
 import { realClock, type Clock } from '../../clock.js';
 import { describeError } from '../../errors.js';
 import type { AudioFrame, AudioSink } from '../frame.js';
-import { Backoff, type BackoffOptions, type DeviceStatus } from '../sources/live-input.js';
+import { Backoff, type BackoffOptions, type DeviceStatus } from '../backoff.js';
 import { PacedSink, type PlayedListener } from './paced.js';
 
 /** Where a satellite's share of the reply goes (e.g. its WebSocket). */
@@ -181,7 +181,7 @@ export class LiveOutput implements AudioSink {
   private pacedSink(target: RemoteTarget | null): PacedSink {
     const sink = new PacedSink({
       clock: this.clock,
-      // A client that went away must not fail playback: the session layer notices and detaches it.
+      // A client that went away must not fail playback: its session notices and detaches it.
       ...(target ? { output: (frame: AudioFrame) => safely(() => target.send(frame.samples)) } : {}),
     });
     sink.onPlayed((samples, atMs) => {
@@ -240,14 +240,16 @@ export class LiveOutput implements AudioSink {
 
   private setStatus(status: OutputStatus): void {
     this.statusValue = status;
-    this.onStatus?.(status);
+    const onStatus = this.onStatus;
+    if (onStatus) safely(() => onStatus(status));
   }
 }
 
+/** Runs a callback whose failure must not stop playback (a client that went away, a broken listener). */
 function safely(fn: () => void): void {
   try {
     fn();
   } catch {
-    // A remote client that is gone; its session closes it.
+    // ignored on purpose
   }
 }

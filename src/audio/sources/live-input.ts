@@ -1,56 +1,10 @@
+import { ABORTED, untilAborted } from '../../abort.js';
 import { realClock, type Clock } from '../../clock.js';
 import { AudioDeviceError, AudioFormatError, describeError } from '../../errors.js';
+import { Backoff, type BackoffOptions, type DeviceStatus } from '../backoff.js';
 import { durationMs, PIPELINE_RATE, type AudioFrame, type AudioSource } from '../frame.js';
 
-export interface BackoffOptions {
-  /** First delay before a retry. Default 1000 ms. */
-  initialMs?: number;
-  /** The delay doubles up to this. Default 60000 ms. */
-  maxMs?: number;
-  /** This long working again resets the delay to initialMs. Default 30000 ms. */
-  resetAfterMs?: number;
-}
-
-/** Retry delays for a device that keeps failing: doubling from initialMs to maxMs, reset by resetAfterMs of health. */
-export class Backoff {
-  private readonly initialMs: number;
-  private readonly maxMs: number;
-  private readonly resetAfterMs: number;
-  private delayMs: number;
-  private healthySince: number | null = null;
-
-  constructor(options: BackoffOptions = {}) {
-    this.initialMs = options.initialMs ?? 1000;
-    this.maxMs = options.maxMs ?? 60_000;
-    this.resetAfterMs = options.resetAfterMs ?? 30_000;
-    if (!(this.initialMs > 0) || !(this.maxMs >= this.initialMs) || !(this.resetAfterMs >= 0)) {
-      throw new RangeError(`backoff needs 0 < initialMs <= maxMs and resetAfterMs >= 0, got ${JSON.stringify(options)}`);
-    }
-    this.delayMs = this.initialMs;
-  }
-
-  /** The device works since `now` (clock ms); later calls keep the first time. */
-  healthy(now: number): void {
-    this.healthySince ??= now;
-  }
-
-  /** The device failed at `now`: returns how long to wait before trying again. */
-  failed(now: number): number {
-    if (this.healthySince !== null && now - this.healthySince >= this.resetAfterMs) this.delayMs = this.initialMs;
-    this.healthySince = null;
-    const delay = this.delayMs;
-    this.delayMs = Math.min(this.delayMs * 2, this.maxMs);
-    return delay;
-  }
-}
-
-/** What a live input or output reports about its local device (microphone or speaker). */
-export type DeviceStatus =
-  | { local: 'absent' }
-  | { local: 'starting' }
-  | { local: 'running' }
-  | { local: 'retrying'; error: string; retryInMs: number };
-
+export type { DeviceStatus } from '../backoff.js';
 export type InputStatus = DeviceStatus;
 
 /** A satellite microphone: PCM pushed as it arrives from the network. */
@@ -287,22 +241,13 @@ export class LiveInput implements AudioSource {
   /** One run of the local source: resolves when it ends or the signal aborts, throws what it throws. */
   private async runLocal(local: AudioSource, signal: AbortSignal, backoff: Backoff): Promise<void> {
     const iterator = local.frames(signal)[Symbol.asyncIterator]();
-    let onAbort = (): void => undefined;
-    const aborted = new Promise<'aborted'>((resolve) => {
-      onAbort = () => resolve('aborted');
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
     const timeline: LocalTimeline = { end: null, suspectGap: false };
     try {
       for (;;) {
         const askedAt = this.clock.now();
-        const next = iterator.next();
-        const step = await Promise.race([next, aborted]);
-        if (step === 'aborted') {
-          next.catch(() => undefined);
-          return;
-        }
-        if (step.done) return;
+        // A source that does not notice the abort must not keep the run alive.
+        const step = await untilAborted(iterator.next(), signal);
+        if (step === ABORTED || step.done) return;
         const frame = step.value;
         if (frame.sampleRate !== PIPELINE_RATE) {
           throw new AudioFormatError(`the microphone delivered ${frame.sampleRate} Hz audio; ${PIPELINE_RATE} Hz is needed`);
@@ -317,7 +262,6 @@ export class LiveInput implements AudioSource {
         if (signal.aborted) return;
       }
     } finally {
-      signal.removeEventListener('abort', onAbort);
       iterator.return?.()?.catch(() => undefined);
     }
   }
@@ -491,7 +435,11 @@ export class LiveInput implements AudioSource {
     // The first report (from frames()) goes out even when unchanged, so listeners learn the starting state.
     if (changed || !this.reported) {
       this.reported = true;
-      this.onStatus?.(status);
+      try {
+        this.onStatus?.(status);
+      } catch {
+        // A broken status listener must not stop the microphone.
+      }
     }
   }
 }

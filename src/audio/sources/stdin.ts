@@ -1,3 +1,4 @@
+import { ABORTED, untilAborted } from '../../abort.js';
 import { AudioFormatError, KaiError } from '../../errors.js';
 import { durationMs, PIPELINE_RATE, type AudioFrame, type AudioSource } from '../frame.js';
 import { Rechunker } from '../rechunk.js';
@@ -25,11 +26,6 @@ export async function* readChunks<T>(
 ): AsyncGenerator<T, void, undefined> {
   if (signal.aborted) return;
   const it = chunks[Symbol.asyncIterator]();
-  let onAbort = (): void => {};
-  const aborted = new Promise<'aborted'>((resolve) => {
-    onAbort = () => resolve('aborted');
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
   let finished = false;
   try {
     for (;;) {
@@ -40,9 +36,9 @@ export async function* readChunks<T>(
           : new Promise<'stalled'>((resolve) => {
               timer = setTimeout(() => resolve('stalled'), idleTimeoutMs);
             });
-      const next = await Promise.race(stalled ? [it.next(), aborted, stalled] : [it.next(), aborted]);
+      const next = await untilAborted(stalled ? Promise.race([it.next(), stalled]) : it.next(), signal);
       clearTimeout(timer);
-      if (next === 'aborted') return;
+      if (next === ABORTED) return;
       if (next === 'stalled') throw new StreamStalledError(`no data for ${idleTimeoutMs} ms`);
       if (next.done) {
         finished = true;
@@ -52,7 +48,6 @@ export async function* readChunks<T>(
       if (signal.aborted) return;
     }
   } finally {
-    signal.removeEventListener('abort', onAbort);
     if (!finished) Promise.resolve(it.return?.()).catch(() => undefined);
   }
 }
