@@ -28,7 +28,12 @@ describe('kai run: soak', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kai-soak-'));
     const files = { inRaw: join(dir, 'in.raw'), outRaw: join(dir, 'out.raw') };
     writeFileSync(files.inRaw, Buffer.alloc(32_000)); // the microphone hears silence
-    d = await startDaemon({ dir, config: { audio: { input: 'mic', output: 'speaker' } }, env: { HOME: fileDeviceHome(join(dir, 'home'), files) } });
+    // --expose-gc: each scrape collects garbage first, so RSS shows what is retained, not V8's laziness
+    d = await startDaemon({
+      dir,
+      config: { audio: { input: 'mic', output: 'speaker' } },
+      env: { HOME: fileDeviceHome(join(dir, 'home'), files), NODE_OPTIONS: '--expose-gc' },
+    });
     c = await connectControl(d.url, d.token);
     const scrape = async () => {
       const text = await (await fetch(`${d!.url}/metrics`, { headers: { authorization: `Bearer ${d!.token}` } })).text();

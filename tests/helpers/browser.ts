@@ -8,6 +8,8 @@ export const CHROMIUM = '/usr/bin/chromium';
 export interface BrowserOptions {
   /** A WAV file Chromium plays as the microphone (a fake device; the permission is granted). */
   fakeMicrophone?: string;
+  /** A phone-sized window with a touch screen. */
+  phone?: boolean;
 }
 
 export interface BrowserHandle {
@@ -29,7 +31,12 @@ export async function launchBrowser(options: BrowserOptions = {}): Promise<Brows
   let context: BrowserContext;
   try {
     // launchPersistentContext: the profile is ours (fresh), where launch() would make its own.
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args, ignoreDefaultArgs: ['--mute-audio'] });
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args,
+      ...(options.phone ? { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, deviceScaleFactor: 2 } : {}),
+    });
   } catch (err) {
     rmSync(profile, { recursive: true, force: true });
     throw err;

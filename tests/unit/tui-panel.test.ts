@@ -95,7 +95,7 @@ describe('renderPanel', () => {
     expect(text).toContain('… run the te');
     expect(text).toContain('you: run the tests');
     expect(text).toContain('kai: 142 passed, 2 failed');
-    expect(text).toContain('approve? [p1] run `rm -rf build`?');
+    expect(text).toContain('approve (y/n)? [p1] run `rm -rf build`?');
     expect(text).toContain('job j1 running: add a health endpoint — editing server.ts');
     expect(text).toContain('job j2 done: fix lint');
     expect(text).toContain('last turn: voice→voice 820 ms · stt 210 ms · llm 300 ms · tts 90 ms');

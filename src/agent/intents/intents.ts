@@ -115,6 +115,11 @@ export const lastCommitIntent: Intent = {
   answer: (result) => spokenOr(result, "I couldn't read the last commit."),
 };
 
+// Made once: every toLocale…String call builds an ICU formatter whose native memory the garbage
+// collector does not see, so a long-running daemon would grow by megabytes an hour.
+const SPOKEN_TIME = new Intl.DateTimeFormat('en-US', { hour: 'numeric', minute: '2-digit' });
+const SPOKEN_DATE = new Intl.DateTimeFormat('en-US', { weekday: 'long', month: 'long', day: 'numeric' });
+
 export const timeIntent: Intent = {
   name: 'time',
   templates: ['what time is it', "(what's | what is) the time", 'tell me the time', '(tell me | do you know) what time it is'],
@@ -122,7 +127,7 @@ export const timeIntent: Intent = {
   toToolCall: () => ({ tool: 'current_time', args: {} }),
   answer: (result) => {
     const d = result?.ok ? dateFrom(result.data) : null;
-    if (d) return `It's ${d.toLocaleTimeString('en-US', { hour: 'numeric', minute: '2-digit' })}.`;
+    if (d) return `It's ${SPOKEN_TIME.format(d)}.`;
     return spokenOr(result, "I couldn't tell the time.");
   },
 };
@@ -134,7 +139,7 @@ export const dateIntent: Intent = {
   toToolCall: () => ({ tool: 'current_time', args: {} }),
   answer: (result) => {
     const d = result?.ok ? dateFrom(result.data) : null;
-    if (d) return `Today is ${d.toLocaleDateString('en-US', { weekday: 'long', month: 'long', day: 'numeric' })}.`;
+    if (d) return `Today is ${SPOKEN_DATE.format(d)}.`;
     return spokenOr(result, "I couldn't tell the date.");
   },
 };

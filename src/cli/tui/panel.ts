@@ -172,7 +172,7 @@ export function renderPanel(view: PanelView, columns: number): string[] {
   if (view.interim) labelled('… ', view.interim, 2);
   if (view.lastTranscript) labelled('you: ', view.lastTranscript, 2);
   if (view.reply) labelled('kai: ', view.reply, 4);
-  for (const p of view.pending) labelled(`approve? [${oneLine(p.id)}] `, p.prompt, 2);
+  for (const p of view.pending) labelled(`approve (y/n)? [${oneLine(p.id)}] `, p.prompt, 2);
   for (const job of view.jobs.slice(0, MAX_JOBS)) {
     const detail = job.detail ? ` — ${oneLine(job.detail)}` : '';
     lines.push(`job ${oneLine(job.id)} ${oneLine(job.status)}: ${oneLine(job.task)}${detail}`);

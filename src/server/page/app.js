@@ -32,7 +32,7 @@ const ui = {
 };
 
 /** Counters the tests (and curious people) can read. */
-const stats = { connects: 0, framesIn: 0, bytesIn: 0, samplesOut: 0 };
+const stats = { connects: 0, framesIn: 0, bytesIn: 0, scheduledMs: 0, samplesOut: 0 };
 window.kai = { stats };
 
 const store = {
@@ -49,7 +49,7 @@ function h(tag, className, text) {
 
 // ---- Connection -------------------------------------------------------------------------------
 
-let token = takeToken();
+let token = tokenFromLink() || store.get(TOKEN_KEY);
 let ws = null;
 let opened = false;
 let retryMs = 1000;
@@ -57,15 +57,23 @@ let retryTimer = 0;
 let seq = 0;
 let assistantState = 'idle';
 
-/** The token from #token=… (then removed from the address bar), else the one kept from before. */
-function takeToken() {
-  const fromUrl = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (fromUrl !== null) {
-    history.replaceState(null, '', location.pathname + location.search);
-    if (fromUrl.trim()) store.set(TOKEN_KEY, fromUrl.trim());
-  }
-  return store.get(TOKEN_KEY);
+/** The token from a #token=… link (kept, then removed from the address bar), or ''. */
+function tokenFromLink() {
+  const fromLink = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (fromLink === null) return '';
+  history.replaceState(null, '', location.pathname + location.search);
+  if (fromLink.trim()) store.set(TOKEN_KEY, fromLink.trim());
+  return fromLink.trim();
 }
+
+// A new link pasted into an open tab only changes the fragment.
+window.addEventListener('hashchange', () => {
+  const fresh = tokenFromLink();
+  if (!fresh) return;
+  token = fresh;
+  ui.signin.hidden = true;
+  connect();
+});
 
 function setConnection(status, text) {
   ui.connection.dataset.status = status;
@@ -74,6 +82,13 @@ function setConnection(status, text) {
 
 function connect() {
   clearTimeout(retryTimer);
+  if (ws) {
+    const old = ws;
+    ws = null;
+    opened = false;
+    setEnabled(false);
+    old.close();
+  }
   if (!token) return askToken('');
   setConnection('connecting', 'Connecting…');
   let socket;
@@ -94,6 +109,7 @@ function connect() {
     if (mic) sendAudioStart();
   };
   socket.onmessage = (event) => {
+    if (ws !== socket) return;
     if (typeof event.data === 'string') onMessage(JSON.parse(event.data));
     else onAudio(event.data);
   };
@@ -110,10 +126,12 @@ function connect() {
 
 /** A browser cannot see why a WebSocket was refused: ask /metrics, which answers 401 to a wrong token. */
 async function checkToken() {
+  const asked = token;
   let status = 0;
   try {
-    status = (await fetch('/metrics', { headers: { Authorization: `Bearer ${token}` }, cache: 'no-store' })).status;
+    status = (await fetch('/metrics', { headers: { Authorization: `Bearer ${asked}` }, cache: 'no-store' })).status;
   } catch { /* the daemon is down */ }
+  if (ws || token !== asked) return; // another connection began meanwhile
   if (status === 401) {
     token = '';
     store.set(TOKEN_KEY, '');
@@ -355,6 +373,7 @@ function onAudio(data) {
   if (playHead < audioCtx.currentTime + 0.01) playHead = audioCtx.currentTime + 0.05;
   source.start(playHead);
   playHead += buffer.duration;
+  stats.scheduledMs += buffer.duration * 1000;
   playing.add(source);
   source.onended = () => playing.delete(source);
 }
