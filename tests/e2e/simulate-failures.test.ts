@@ -513,9 +513,10 @@ async function stage(c: Case): Promise<Staged> {
     section['baseUrl'] = gate.url;
   }
 
+  // No fallback to the embedded engines: these runs show how each failure surfaces.
   const config = configSchema.parse({
-    stt: sttConfig,
-    tts: ttsConfig,
+    stt: { ...sttConfig, fallback: false },
+    tts: { ...ttsConfig, fallback: false },
     llm: llmConfig,
     conversation: { followUp: 'off', earcons: true, transcriptTimeoutMs: TRANSCRIPT_TIMEOUT_MS, thinkTimeoutMs: THINK_TIMEOUT_MS },
   });

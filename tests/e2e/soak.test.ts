@@ -1,4 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -35,12 +36,26 @@ describe('kai run: soak', () => {
       env: { HOME: fileDeviceHome(join(dir, 'home'), files), NODE_OPTIONS: '--expose-gc' },
     });
     c = await connectControl(d.url, d.token);
+    // A fresh connection per scrape (no keep-alive pool), so the test's own sockets do not count as the daemon's.
+    const read = () =>
+      new Promise<string>((resolve, reject) => {
+        get(`${d!.url}/metrics`, { agent: false, headers: { authorization: `Bearer ${d!.token}` } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve(body));
+        }).on('error', reject);
+      });
+    // Handles come and go (a timer, a child being reaped): the fewest seen over a second at rest is what stays.
     const scrape = async () => {
-      const text = await (await fetch(`${d!.url}/metrics`, { headers: { authorization: `Bearer ${d!.token}` } })).text();
+      const text = await read();
+      let handles = metric(text, 'nodejs_active_handles_total');
+      for (let i = 0; i < 5; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        handles = Math.min(handles, metric(await read(), 'nodejs_active_handles_total'));
+      }
       return {
         rss: metric(text, 'process_resident_memory_bytes'),
         heap: metric(text, 'process_heap_bytes'),
-        handles: metric(text, 'nodejs_active_handles_total'),
+        handles,
         turns: metric(text, 'kai_turns_total'),
       };
     };

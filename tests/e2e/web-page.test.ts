@@ -8,7 +8,10 @@ import { readWav } from '../../src/audio/wav.js';
 import { startChatServer, textReply, type ChatServer } from '../helpers/chat-server.js';
 import { launchBrowser, type BrowserHandle, type BrowserOptions } from '../helpers/browser.js';
 import { startDaemon, type DaemonHandle, type DaemonSetup } from '../helpers/daemon.js';
-import { concat, phrase, silence } from '../helpers/fixtures.js';
+import { concat, phrase, silence, type Voice } from '../helpers/fixtures.js';
+
+/** A voice the wake word and the embedded recognizer both hear reliably (see the offline e2e test). */
+const voice: Voice = { engine: 'flite', voice: 'rms' };
 
 /**
  * The daemon's web page in headless Chromium against the real `kai run` (embedded engines: the
@@ -177,7 +180,7 @@ describe('web page: permission requests', () => {
 
 describe('web page: push-to-talk with the browser microphone', () => {
   it('holding the button streams the mic; the page shows the transcript and the reply, and the reply audio comes back', async () => {
-    const words = phrase('what time is it');
+    const words = phrase('what time is it', voice);
     const lead = 1;
     const speechSeconds = (await readWav(words)).samples.length / 16_000;
     const microphone = concat('web-ptt-what-time', [silence(lead), words, silence(30)]);
@@ -262,7 +265,7 @@ describe('web page: hands-free', () => {
     // A one-second pause after the wake word. (With 0.3 s, streamed in real time as a browser does, the
     // daemon loses the start of the request and hears "" — also from a plain WebSocket client; the
     // satellite test in daemon.test.ts passes only because it sends faster than real time.)
-    const microphone = concat('web-hands-free', [silence(1.5), phrase('hey jarvis'), silence(1), phrase('what time is it'), silence(30)]);
+    const microphone = concat('web-hands-free', [silence(1.5), phrase('hey jarvis', voice), silence(1), phrase('what time is it', voice), silence(30)]);
     const d = await daemon();
     const { page } = await browser({ fakeMicrophone: microphone });
     await page.goto(`${d.url}/#token=${d.token}`);

@@ -13,8 +13,9 @@ export type TimedEvent = AssistantEvent & { t: number };
 /** A config pointing every engine at the scripted loopback servers. */
 export function serverConfig(audio: ScriptedServer, chat: ChatServer, overrides: Record<string, unknown> = {}): Config {
   return configSchema.parse({
-    stt: { engine: 'http', baseUrl: audio.baseURL, model: 'whisper-test', stream: true, timeoutMs: 3000 },
-    tts: { engine: 'http', baseUrl: audio.baseURL, model: 'tts-test', voice: 'test', format: 'pcm', timeoutMs: 3000 },
+    // No fallback to the embedded engines: these runs show how a server's failure surfaces.
+    stt: { engine: 'http', baseUrl: audio.baseURL, model: 'whisper-test', stream: true, timeoutMs: 3000, fallback: false },
+    tts: { engine: 'http', baseUrl: audio.baseURL, model: 'tts-test', voice: 'test', format: 'pcm', timeoutMs: 3000, fallback: false },
     llm: { baseUrl: chat.baseURL, model: 'llm-test', timeoutMs: 3000 },
     conversation: { followUp: 'off', earcons: true },
     ...overrides,
