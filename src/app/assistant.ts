@@ -4,6 +4,7 @@ import type { Agent } from '../agent/agent.js';
 import { EchoGate } from '../audio/echo-gate.js';
 import type { AudioSink, AudioSource } from '../audio/frame.js';
 import { AudioHub } from '../audio/hub.js';
+import { EchoCancelledSource, type EchoCancelling } from '../audio/sources/echo-cancelled.js';
 import type { VoiceActivityDetector } from '../audio/vad/index.js';
 import type { WakeWordDetector } from '../audio/wakeword/index.js';
 import type { Clock } from '../clock.js';
@@ -38,7 +39,17 @@ export interface AssistantParts {
    * false for a simulated one (the input file holds no echo) or when the OS cancels it.
    */
   echoPath: boolean;
+  /** kai's own echo canceller (conversation.aec): cleans the microphone before anything hears it. */
+  echoCanceller?: EchoCancelling;
 }
+
+/**
+ * The self-speech gate trusts the echo canceller with what it measurably removes (its ERLE), less a
+ * safety margin, up to this: while it is still converging (the first reply in a new room) the gate
+ * stays strict, so the assistant never interrupts itself; once it works, a normal voice interrupts.
+ */
+const MAX_CANCELLER_CREDIT_DB = 25;
+const CANCELLER_CREDIT_MARGIN_DB = 6;
 
 /** The assistant: the machine with real actors, on one microphone and one speaker. */
 export class Assistant {
@@ -56,10 +67,13 @@ export class Assistant {
 
   constructor(parts: AssistantParts) {
     const { config } = parts;
-    this.hub = new AudioHub(parts.source, { clock: parts.clock });
+    const canceller = parts.echoCanceller;
+    const cleaned = canceller ? new EchoCancelledSource(parts.source, canceller) : undefined;
+    this.hub = new AudioHub(cleaned ?? parts.source, { clock: parts.clock });
     const echo = new EchoGate({
       echoGainDb: parts.echoPath ? config.conversation.echoGainDb : Number.NEGATIVE_INFINITY,
       marginDb: config.conversation.bargeInMarginDb,
+      ...(cleaned ? { creditDb: () => Math.min(MAX_CANCELLER_CREDIT_DB, cleaned.echoReductionDb - CANCELLER_CREDIT_MARGIN_DB) } : {}),
     });
     this.runtime = {
       hub: this.hub,
@@ -84,7 +98,11 @@ export class Assistant {
       outages: new Set(),
       cursor: { lastWakeEndMs: Number.NEGATIVE_INFINITY, lastWakeScore: 0 },
     };
-    parts.sink.onPlayed?.((samples, atMs) => echo.playedAt(samples, this.hub.streamMsAt(atMs)));
+    parts.sink.onPlayed?.((samples, atMs) => {
+      const streamMs = this.hub.streamMsAt(atMs);
+      echo.playedAt(samples, streamMs);
+      canceller?.playback(samples, streamMs);
+    });
     const rt = this.runtime;
     const machine = conversationMachine.provide({
       actors: {

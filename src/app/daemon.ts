@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { defaultHistoryPath, HistoryStore } from '../agent/history-store.js';
 import type { JobQueueEvent } from '../agent/jobs/queue.js';
 import { loadVoiceActivityDetector, loadWakeWordDetector } from '../audio/detectors.js';
+import { EchoCanceller } from '../audio/aec/echo-canceller.js';
 import { detectEchoCancellation } from '../audio/echo-cancel.js';
 import type { AudioSink, AudioSource } from '../audio/frame.js';
 import { levelDbfs } from '../audio/level.js';
@@ -130,7 +131,8 @@ export class Daemon implements ControlTarget {
       onStatus: (status) => this.deviceStatus('speaker', status),
     });
     const echoPath = await this.hearsItself();
-    log.log('info', 'starting', { echoPath, input: config.audio.input, output: config.audio.output, stt: config.stt.engine, tts: config.tts.engine, llm: config.llm.baseUrl || 'local intents' });
+    const aec = config.conversation.aec === 'on' || (config.conversation.aec === 'auto' && echoPath);
+    log.log('info', 'starting', { echoPath, aec, input: config.audio.input, output: config.audio.output, stt: config.stt.engine, tts: config.tts.engine, llm: config.llm.baseUrl || 'local intents' });
     this.assistant = new Assistant({
       config,
       source: this.input as AudioSource,
@@ -142,6 +144,7 @@ export class Daemon implements ControlTarget {
       ...this.engines,
       emit: (event) => this.onAssistantEvent(event),
       echoPath,
+      ...(aec ? { echoCanceller: new EchoCanceller() } : {}),
     });
     this.assistant.hub.subscribe((frame) => {
       // A fast attack and a slow release, like a VU meter.

@@ -1,4 +1,6 @@
 import { loadVoiceActivityDetector, loadWakeWordDetector } from '../audio/detectors.js';
+import { EchoCanceller } from '../audio/aec/echo-canceller.js';
+import { EchoRoom, type RoomOptions } from '../audio/room.js';
 import { PacedSink } from '../audio/sinks/paced.js';
 import { TimelineWavWriter } from '../audio/sinks/timeline-wav.js';
 import { ClockedSource } from '../audio/sources/clocked.js';
@@ -29,6 +31,8 @@ export interface SimulationOptions {
   signal: AbortSignal;
   /** Engines to use instead of those the config names (tests). */
   engines?: Engines;
+  /** An open-speaker room: the microphone also hears the assistant, through this room. */
+  room?: RoomOptions;
 }
 
 /** Runs the real assistant with a recording as the microphone and a paced virtual speaker. */
@@ -45,6 +49,7 @@ export async function runSimulation(options: SimulationOptions): Promise<{ endMs
     options.engines ?? createEngines(config, { cwd: options.cwd ?? process.cwd(), env: process.env, onJobFinished: () => assistant?.announcePending() });
   const out = options.outPath ? await TimelineWavWriter.open(options.outPath) : undefined;
 
+  const room = options.room ? new EchoRoom(options.room) : undefined;
   const inputMs = (options.input.length * 1000) / 16_000;
   const presses = pttSchedule(options.ptt ?? []);
   let lastBusyMs = 0;
@@ -57,13 +62,32 @@ export async function runSimulation(options: SimulationOptions): Promise<{ endMs
       if (assistant?.state !== 'idle' || presses.length > 0) lastBusyMs = streamMs;
       return streamMs < inputMs + MIN_TAIL_MS || (streamMs - lastBusyMs < MIN_TAIL_MS && streamMs < inputMs + MAX_TAIL_MS);
     },
+    ...(room ? { mix: (samples: Int16Array, timestampMs: number) => room.mix(samples, timestampMs) } : {}),
   });
   const sink = new PacedSink({
     clock,
-    output: out ? (frame, playedAtMs) => out.write(frame.samples, assistant?.hub.streamMsAt(playedAtMs) ?? 0) : undefined,
+    output: (frame, playedAtMs) => {
+      const streamMs = assistant?.hub.streamMsAt(playedAtMs) ?? 0;
+      room?.play(frame.samples, streamMs);
+      return out?.write(frame.samples, streamMs);
+    },
   });
-  // The simulated room has no echo: the microphone is the input file.
-  assistant = new Assistant({ config, source, sink, clock, wake, vad, bargeInVad, ...engines, emit: options.emit, echoPath: false });
+  // Without a room the microphone is the input file alone: it cannot hear the assistant.
+  const echoPath = room !== undefined;
+  const aec = config.conversation.aec === 'on' || (config.conversation.aec === 'auto' && echoPath);
+  assistant = new Assistant({
+    config,
+    source,
+    sink,
+    clock,
+    wake,
+    vad,
+    bargeInVad,
+    ...engines,
+    emit: options.emit,
+    echoPath,
+    ...(aec ? { echoCanceller: new EchoCanceller() } : {}),
+  });
   let endMs = 0;
   try {
     await engines.jobs.start();

@@ -7,6 +7,8 @@ export interface EchoGateOptions {
   marginDb: number;
   /** Longest playback → capture delay to allow for. */
   maxDelayMs?: number;
+  /** How much of the echo an echo canceller removes right now (dB): the gate only ignores what is left. */
+  creditDb?: () => number;
 }
 
 /**
@@ -19,10 +21,12 @@ export class EchoGate {
   private readonly played = new Map<number, number>();
   private readonly ratio: number;
   private readonly maxDelaySlots: number;
+  private readonly creditDb: () => number;
 
   constructor(options: EchoGateOptions) {
     this.ratio = 10 ** ((options.echoGainDb + options.marginDb) / 10);
     this.maxDelaySlots = Math.ceil((options.maxDelayMs ?? 300) / FRAME_MS);
+    this.creditDb = options.creditDb ?? (() => 0);
   }
 
   /** Records audio that started playing at `atMs` (stream time). */
@@ -41,7 +45,7 @@ export class EchoGate {
     let echo = 0;
     for (let s = slot - this.maxDelaySlots; s <= slot; s++) echo = Math.max(echo, this.played.get(s) ?? 0);
     if (echo === 0) return true;
-    return meanSquare(samples, 0, samples.length) > echo * this.ratio;
+    return meanSquare(samples, 0, samples.length) > echo * this.ratio * 10 ** (-Math.max(0, this.creditDb()) / 10);
   }
 
   clear(): void {

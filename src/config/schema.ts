@@ -87,6 +87,7 @@ export const configSchema = z.strictObject({
       bargeIn: z.boolean().default(true),
       bargeInMinMs: ms(2000).default(200),
       echoCancellation: z.enum(['auto', 'on', 'off']).default('auto'),
+      aec: z.enum(['auto', 'on', 'off']).default('auto'),
       echoGainDb: z.number().min(-100).max(20).default(-12),
       bargeInMarginDb: z.number().min(0).max(40).default(6),
       noSpeechMs: ms(120_000).default(8000),

@@ -104,11 +104,22 @@ describe('speaker sink through the ALSA file plugin (the real `speaker` module)'
   it('plays known samples: the device receives exactly them, and playedMs counts them', async () => {
     const samples = known(16_000 * 2 + 6400); // 2.4 s
     const sink = await openSpeakerSink();
+    const reported: Int16Array[] = [];
+    const times: number[] = [];
+    sink.onPlayed((played, atMs) => {
+      reported.push(played);
+      times.push(atMs);
+    });
     for (const f of frames(samples)) await sink.write(f);
     await sink.drain();
     expect(sink.playedMs).toBe(2400);
     await sink.close();
     expectPlayed(raw(outRaw), samples);
+    // what it reports as played (the echo canceller's reference) is exactly what was played, in order
+    const all = new Int16Array(reported.reduce((n, r) => n + r.length, 0));
+    reported.reduce((offset, r) => (all.set(r, offset), offset + r.length), 0);
+    expect(all).toEqual(samples);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
   });
 
   it('resamples to a configured device rate', async () => {

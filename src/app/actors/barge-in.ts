@@ -20,10 +20,18 @@ export function bargeInDetector(rt: Runtime) {
     if (!rt.settings.bargeIn) return () => controller.abort();
     const metrics = rt.turns.get(input.turn);
     /** Per frame on the stream timeline: was it the user rather than the echo? */
-    const verdicts: { endMs: number; user: boolean }[] = [];
+    const verdicts: { startMs: number; endMs: number; user: boolean }[] = [];
     const userShare = (sinceMs: number) => {
       const recent = verdicts.filter((v) => v.endMs > sinceMs);
       return recent.length === 0 ? 0 : recent.filter((v) => v.user).length / recent.length;
+    };
+
+    /** Speech the VAD found while the microphone was not yet clearly the user's: decided as it goes on. */
+    let undecidedOnsetMs: number | null = null;
+    const bargeIn = (onsetMs: number) => {
+      metrics.mark('bargeInOnset', onsetMs);
+      metrics.mark('bargeInDecision', streamNow(rt));
+      sendBack({ type: 'BARGE_IN', atMs: onsetMs });
     };
 
     (async () => {
@@ -31,15 +39,20 @@ export function bargeInDetector(rt: Runtime) {
       rt.wake.reset();
       for await (const frame of rt.hub.frames(signal)) {
         const endMs = frame.timestampMs + (frame.samples.length * 1000) / frame.sampleRate;
-        verdicts.push({ endMs, user: rt.echo.isUser(frame.samples, frame.timestampMs) });
+        verdicts.push({ startMs: frame.timestampMs, endMs, user: rt.echo.isUser(frame.samples, frame.timestampMs) });
         while (verdicts.length > 0 && verdicts[0]!.endMs < endMs - WAKE_WINDOW_MS) verdicts.shift();
 
         for (const event of await rt.bargeInVad.process(frame)) {
-          if (event.type !== 'speech_start' || signal.aborted) continue;
-          if (userShare(endMs - rt.settings.bargeInMinMs) < USER_SHARE) continue; // its own voice
-          metrics.mark('bargeInOnset', event.timestampMs);
-          metrics.mark('bargeInDecision', streamNow(rt));
-          sendBack({ type: 'BARGE_IN', atMs: event.timestampMs });
+          if (signal.aborted) return;
+          if (event.type === 'speech_end') undecidedOnsetMs = null;
+          else if (event.type === 'speech_start') undecidedOnsetMs = event.timestampMs;
+        }
+        // Speech that is mostly louder than the echo could be is the user; otherwise it is its own voice.
+        const windowMs = endMs - rt.settings.bargeInMinMs;
+        if (undecidedOnsetMs !== null && !signal.aborted && userShare(windowMs) >= USER_SHARE) {
+          // The VAD may have been hearing the echo before the user began: their words start with the louder frames.
+          const firstLoud = verdicts.find((v) => v.user && v.endMs > windowMs)!;
+          bargeIn(Math.max(undecidedOnsetMs, firstLoud.startMs));
           return;
         }
         const [hit] = await rt.wake.process(frame);

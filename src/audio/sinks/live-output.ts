@@ -208,6 +208,11 @@ export class LiveOutput implements AudioSink {
         return;
       }
       this.localSink = sink;
+      // A speaker that reports what it played feeds the echo gate and the echo canceller like the paced sinks do.
+      (sink as Partial<Pick<PacedSink, 'onPlayed'>>).onPlayed?.((samples, atMs) => {
+        if (this.localSink !== sink) return;
+        for (const listener of [...this.listeners]) listener(samples, atMs);
+      });
       this.backoff.healthy(this.clock.now());
       this.setStatus({ local: 'running' });
     })();

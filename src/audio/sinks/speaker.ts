@@ -100,6 +100,9 @@ export class SpeakerSink implements AudioSink {
   private closed = false;
   private readonly resamplers = new Map<number, StreamingResampler>();
   private readonly conditions = new Conditions();
+  private readonly playedListeners = new Set<(samples: Int16Array, atMs: number) => void>();
+  /** The clock played audio is stamped with (performance.now, like realClock). */
+  now: () => number = () => performance.now();
 
   /** Use openSpeakerSink(), which checks the device before loading the native module; tests pass a fake class. */
   constructor(Speaker: SpeakerClass, device: string, deviceRate: number, queueMs: number) {
@@ -111,6 +114,17 @@ export class SpeakerSink implements AudioSink {
 
   get playedMs(): number {
     return (this.consumedBytes / 2 / this.deviceRate) * 1000;
+  }
+
+  /**
+   * Told about each piece the device has taken, with the time it took it (16 kHz devices only: the
+   * echo canceller's reference). A real card plays it a buffer later; the canceller finds that delay.
+   */
+  onPlayed(listener: (samples: Int16Array, atMs: number) => void): () => void {
+    this.playedListeners.add(listener);
+    return () => {
+      this.playedListeners.delete(listener);
+    };
   }
 
   async write(frame: AudioFrame): Promise<void> {
@@ -207,11 +221,22 @@ export class SpeakerSink implements AudioSink {
       if (!this.inFlight) return;
       this.inFlight = false;
       if (err) return this.fail(err);
-      if (chunk.counted && generation === this.generation) this.consumedBytes += chunk.bytes.length;
+      if (chunk.counted && generation === this.generation) {
+        this.consumedBytes += chunk.bytes.length;
+        this.reportPlayed(chunk.bytes);
+      }
       if (this.dropWhenIdle) this.dropDevice();
       this.pump();
       this.conditions.wake();
     });
+  }
+
+  private reportPlayed(bytes: Buffer): void {
+    if (this.playedListeners.size === 0 || this.deviceRate !== PIPELINE_RATE) return;
+    const samples = new Int16Array(bytes.length / 2);
+    new Uint8Array(samples.buffer).set(bytes);
+    const atMs = this.now();
+    for (const listener of [...this.playedListeners]) listener(samples, atMs);
   }
 
   private openDevice(): SpeakerStream {

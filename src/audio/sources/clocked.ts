@@ -9,6 +9,8 @@ export interface ClockedSourceOptions {
   continueAfter?: (streamMs: number) => boolean;
   /** Called as each frame is delivered, with the stream time of its end. */
   onFrame?: (streamMs: number) => void;
+  /** Changes each frame as it is captured (a simulated room adds the speaker's echo). */
+  mix?: (samples: Int16Array, timestampMs: number) => Int16Array;
 }
 
 /**
@@ -42,7 +44,7 @@ export class ClockedSource implements AudioSource {
         }
       }
       this.options.onFrame?.(timestampMs + (samples.length * 1000) / PIPELINE_RATE);
-      yield { samples, sampleRate: PIPELINE_RATE, timestampMs };
+      yield { samples: this.options.mix ? this.options.mix(samples, timestampMs) : samples, sampleRate: PIPELINE_RATE, timestampMs };
     }
   }
 }

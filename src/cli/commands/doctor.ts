@@ -65,14 +65,17 @@ Exits 1 when any check fails.`,
     report(capture.ok ? { level: 'ok', name: 'capture', detail: `${config.audio.captureDevice} records` } : { level: 'fail', name: 'capture', detail: capture.reason });
     const echo = await detectEchoCancellation(config.audio.captureDevice);
     const setting = config.conversation.echoCancellation;
+    const ownCanceller = config.conversation.aec !== 'off';
     report(
       echo.active || setting === 'on'
         ? { level: 'ok', name: 'echo cancellation', detail: setting === 'on' ? 'on (conversation.echoCancellation)' : echo.detail }
-        : {
-            level: 'warn',
-            name: 'echo cancellation',
-            detail: `${echo.detail}; to interrupt the assistant you must be clearly louder than its voice — enable PipeWire/PulseAudio echo-cancel (README: Barge-in and echo) or use a headset`,
-          },
+        : ownCanceller
+          ? { level: 'ok', name: 'echo cancellation', detail: `${echo.detail}; kai's own echo canceller takes its voice out of the microphone (conversation.aec)` }
+          : {
+              level: 'warn',
+              name: 'echo cancellation',
+              detail: `${echo.detail}; to interrupt the assistant you must be clearly louder than its voice — set conversation.aec to auto, enable PipeWire/PulseAudio echo-cancel (README: Barge-in and echo) or use a headset`,
+            },
     );
     report(playback.ok ? { level: 'ok', name: 'playback', detail: `${config.audio.playbackDevice} plays` } : { level: 'fail', name: 'playback', detail: playback.reason });
 

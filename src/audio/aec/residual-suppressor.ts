@@ -1,0 +1,217 @@
+import { RealFft } from './fft.js';
+
+export interface ResidualSuppressorOptions {
+  /** Lowest gain, dB (how far residual echo is pushed down). */
+  floorDb?: number;
+  /** Over-subtraction of the residual echo estimate. */
+  overSuppression?: number;
+  /** Per-block energy decay of the residual echo after the echo estimate drops (reverberation beyond the filter). */
+  tailDecay?: number;
+}
+
+const BAND = 8;
+
+/**
+ * Residual echo suppression: what the linear filter leaves (the tail beyond it, the speaker's nonlinearity,
+ * misadjustment) is estimated per bin as leak × |echo estimate|², the leak being learnt per band on blocks
+ * without double talk, and removed by a Wiener-like gain with a floor. Where the error is much louder than that
+ * estimate — the near-end talker — the gain stays near 1.
+ *
+ * The gains come from a windowed 2N analysis of the error and the echo estimate, but are applied to the current
+ * block as a minimum-phase FIR filter (made from the gains by the cepstrum, truncated to N taps) with overlap-add,
+ * so the suppressor adds no latency beyond the canceller's block.
+ */
+export class ResidualSuppressor {
+  private readonly n: number;
+  private readonly bins: number;
+  private readonly floor: number;
+  private readonly over: number;
+  private readonly tailDecay: number;
+  private readonly window: Float64Array;
+  private readonly taper: Float64Array;
+  private readonly errHist: Float64Array;
+  private readonly echoHist: Float64Array;
+  private readonly bufE: Float64Array;
+  private readonly bufY: Float64Array;
+  private readonly bufH: Float64Array;
+  private readonly residual: Float64Array;
+  private readonly noise: Float64Array;
+  private readonly gain: Float64Array;
+  private readonly smoothGain: Float64Array;
+  private readonly leakNum: Float64Array;
+  private readonly leakDen: Float64Array;
+  private readonly tail: Float64Array;
+  private blocks = 0;
+
+  constructor(
+    blockSize: number,
+    private readonly fft: RealFft,
+    options: ResidualSuppressorOptions = {},
+  ) {
+    const n = blockSize;
+    this.n = n;
+    this.bins = n + 1;
+    this.floor = 10 ** ((options.floorDb ?? -30) / 20);
+    this.over = options.overSuppression ?? 2;
+    this.tailDecay = options.tailDecay ?? 0.6;
+    this.window = new Float64Array(2 * n);
+    for (let i = 0; i < 2 * n; i++) this.window[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (2 * n));
+    const taperLen = n >> 2;
+    this.taper = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const t = i - (n - taperLen);
+      this.taper[i] = t < 0 ? 1 : 0.5 + 0.5 * Math.cos((Math.PI * (t + 1)) / (taperLen + 1));
+    }
+    this.errHist = new Float64Array(2 * n);
+    this.echoHist = new Float64Array(2 * n);
+    this.bufE = new Float64Array(2 * n);
+    this.bufY = new Float64Array(2 * n);
+    this.bufH = new Float64Array(2 * n);
+    this.residual = new Float64Array(this.bins);
+    this.noise = new Float64Array(this.bins).fill(1e-9);
+    this.gain = new Float64Array(this.bins);
+    this.smoothGain = new Float64Array(this.bins).fill(1);
+    const bands = Math.ceil(this.bins / BAND);
+    this.leakNum = new Float64Array(bands).fill(0.5);
+    this.leakDen = new Float64Array(bands).fill(1);
+    this.tail = new Float64Array(n);
+  }
+
+  /**
+   * Suppresses residual echo in `error` (one block) given the echo estimate `echo` for the same block, into `out`.
+   * `learn`: the block is free of double talk, so the leak may be updated.
+   */
+  process(error: Float64Array, echo: Float64Array, out: Float64Array, learn: boolean): void {
+    const { n, bins } = this;
+    this.analyse(error, echo);
+    const pe = this.bufE;
+    const py = this.bufY;
+    // pe/py now hold per-bin powers in their first N + 1 entries.
+    for (let k = 0; k < bins; k++) {
+      const v = pe[k]!;
+      const nz = this.noise[k]!;
+      this.noise[k] = v < nz ? 0.7 * nz + 0.3 * v : nz * 1.005;
+    }
+    if (learn) this.learnLeak(pe, py);
+    this.blocks++;
+
+    const g = this.gain;
+    for (let k = 0; k < bins; k++) {
+      const leak = this.leakNum[(k / BAND) | 0]! / this.leakDen[(k / BAND) | 0]!;
+      const r = Math.max(Math.min(leak, 1) * py[k]!, this.tailDecay * this.residual[k]!);
+      this.residual[k] = r;
+      const v = 1 - (this.over * r) / (pe[k]! + 1e-20);
+      g[k] = v > this.floor ? v : this.floor;
+    }
+    const sg = this.smoothGain;
+    let prev = g[0]!;
+    for (let k = 0; k < bins; k++) {
+      const cur = g[k]!;
+      const next = k + 1 < bins ? g[k + 1]! : cur;
+      const f = 0.25 * prev + 0.5 * cur + 0.25 * next;
+      prev = cur;
+      sg[k] = 0.4 * sg[k]! + 0.6 * f;
+    }
+
+    this.minimumPhaseFilter(sg);
+    const buf = this.bufE;
+    buf.set(error);
+    buf.fill(0, n);
+    this.fft.forward(buf);
+    multiplySpectra(buf, this.bufH);
+    this.fft.inverse(buf);
+    for (let i = 0; i < n; i++) out[i] = buf[i]! + this.tail[i]!;
+    this.tail.set(buf.subarray(n));
+  }
+
+  reset(): void {
+    this.errHist.fill(0);
+    this.echoHist.fill(0);
+    this.residual.fill(0);
+    this.noise.fill(1e-9);
+    this.smoothGain.fill(1);
+    this.leakNum.fill(0.5);
+    this.leakDen.fill(1);
+    this.tail.fill(0);
+    this.blocks = 0;
+  }
+
+  /** Windowed spectra of the last 2N samples of error and echo; leaves their powers in bufE/bufY[0..N]. */
+  private analyse(error: Float64Array, echo: Float64Array): void {
+    const n = this.n;
+    for (const [hist, block, buf] of [
+      [this.errHist, error, this.bufE],
+      [this.echoHist, echo, this.bufY],
+    ] as const) {
+      hist.copyWithin(0, n);
+      hist.set(block, n);
+      for (let i = 0; i < 2 * n; i++) buf[i] = hist[i]! * this.window[i]!;
+      this.fft.forward(buf);
+      const dc = buf[0]! * buf[0]!;
+      const nyq = buf[1]! * buf[1]!;
+      for (let k = 1; k < n; k++) buf[k] = buf[2 * k]! * buf[2 * k]! + buf[2 * k + 1]! * buf[2 * k + 1]!;
+      buf[0] = dc;
+      buf[n] = nyq;
+    }
+  }
+
+  private learnLeak(pe: Float64Array, py: Float64Array): void {
+    const bands = this.leakNum.length;
+    for (let b = 0; b < bands; b++) {
+      let num = 0;
+      let den = 0;
+      let nz = 0;
+      for (let k = b * BAND; k < Math.min(this.bins, (b + 1) * BAND); k++) {
+        num += pe[k]!;
+        den += py[k]!;
+        nz += this.noise[k]!;
+      }
+      // Learn only where the echo estimate clearly stands above the noise.
+      if (den < 4 * nz) continue;
+      const a = 0.9;
+      this.leakNum[b] = a * this.leakNum[b]! + (1 - a) * Math.max(num - nz, 0);
+      this.leakDen[b] = a * this.leakDen[b]! + (1 - a) * den;
+    }
+  }
+
+  /** bufH ← spectrum of the N-tap minimum-phase filter whose magnitude response is `gain` (N + 1 bins). */
+  private minimumPhaseFilter(gain: Float64Array): void {
+    const n = this.n;
+    const c = this.bufH;
+    c[0] = Math.log(gain[0]!);
+    c[1] = Math.log(gain[n]!);
+    for (let k = 1; k < n; k++) {
+      c[2 * k] = Math.log(gain[k]!);
+      c[2 * k + 1] = 0;
+    }
+    this.fft.inverse(c); // real cepstrum
+    for (let i = 1; i < n; i++) c[i] = 2 * c[i]!;
+    c.fill(0, n + 1);
+    this.fft.forward(c); // log spectrum of the minimum-phase filter
+    c[0] = Math.exp(c[0]!);
+    c[1] = Math.exp(c[1]!);
+    for (let k = 1; k < n; k++) {
+      const mag = Math.exp(c[2 * k]!);
+      const ph = c[2 * k + 1]!;
+      c[2 * k] = mag * Math.cos(ph);
+      c[2 * k + 1] = mag * Math.sin(ph);
+    }
+    this.fft.inverse(c);
+    for (let i = 0; i < n; i++) c[i] = c[i]! * this.taper[i]!;
+    c.fill(0, n);
+    this.fft.forward(c);
+  }
+}
+
+function multiplySpectra(a: Float64Array, b: Float64Array): void {
+  a[0] = a[0]! * b[0]!;
+  a[1] = a[1]! * b[1]!;
+  for (let i = 2; i < a.length; i += 2) {
+    const ar = a[i]!;
+    const ai = a[i + 1]!;
+    const br = b[i]!;
+    const bi = b[i + 1]!;
+    a[i] = ar * br - ai * bi;
+    a[i + 1] = ar * bi + ai * br;
+  }
+}
