@@ -26,7 +26,7 @@ export function serverConfig(audio: ScriptedServer, chat: ChatServer, overrides:
 export async function simulate(
   input: string,
   config: Config,
-  options: Partial<Omit<SimulationOptions, 'config' | 'input' | 'emit' | 'signal' | 'modelsDir'>> = {},
+  options: Partial<Omit<SimulationOptions, 'config' | 'input' | 'emit' | 'modelsDir'>> = {},
 ): Promise<{ events: TimedEvent[]; endMs: number }> {
   const { samples } = await readWav(input);
   const events: TimedEvent[] = [];
