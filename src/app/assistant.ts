@@ -45,11 +45,12 @@ export interface AssistantParts {
 
 /**
  * The self-speech gate trusts the echo canceller with what it measurably removes (its ERLE), less a
- * safety margin, up to this: while it is still converging (the first reply in a new room) the gate
- * stays strict, so the assistant never interrupts itself; once it works, a normal voice interrupts.
+ * safety margin, up to a cap: while it is still converging (the first reply in a new room) the gate
+ * stays strict, so the assistant never interrupts itself. The cap is low because the canceller does
+ * not yet reach its targets in hard rooms (bench/RESULTS.md): more credit let residual echo through.
  */
-const MAX_CANCELLER_CREDIT_DB = 25;
-const CANCELLER_CREDIT_MARGIN_DB = 6;
+const MAX_CANCELLER_CREDIT_DB = 10;
+const CANCELLER_CREDIT_MARGIN_DB = 10;
 
 /** The assistant: the machine with real actors, on one microphone and one speaker. */
 export class Assistant {
