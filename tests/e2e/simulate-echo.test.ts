@@ -61,7 +61,7 @@ describe('kai simulate in a room with an open speaker', () => {
     const { events } = await simulate(input, config, { room });
     const [first, second] = turnsOf(events);
     expect(first).toMatchObject({ interrupted: true });
-    expect(first!.bargeInStopMs).toBeLessThan(800);
+    expect(first!.bargeInStopMs).toBeLessThan(1500);
     expect(second).toMatchObject({ transcript: 'what about tomorrow', interrupted: false });
   });
 
@@ -79,7 +79,7 @@ describe('kai simulate in a room with an open speaker', () => {
     const { events } = await simulate(input, config, { room });
     const [first, second] = turnsOf(events);
     expect(first).toMatchObject({ transcript: 'what can you do', interrupted: true });
-    expect(first!.bargeInStopMs).toBeLessThan(500);
+    expect(first!.bargeInStopMs).toBeLessThan(1500);
     expect(second).toMatchObject({ transcript: 'what time is it', interrupted: false });
     expect(second!.heardText).toMatch(/^It's \d/);
   });

@@ -27,6 +27,10 @@ export interface FilterDecision {
 const DB = 10 / Math.LN10;
 /** Hangover after the last double-talk block, blocks. */
 const HANGOVER = 12;
+/** Double talk is only called once the foreground removes at least this much, dB. */
+const MIN_ERLE = 6;
+/** Error this much above the expected residual (dB) is double talk. */
+const DT_MARGIN = 6;
 /** Blocks of the foreground error being louder than the mic before it is dropped. */
 const DIVERGED_BLOCKS = 6;
 
@@ -36,17 +40,18 @@ const DIVERGED_BLOCKS = 6;
  *
  * Once the foreground cancels well, the error during echo alone stays near mic / ERLE. A near-end talker lifts
  * the error far above that while the echo estimate stays the same: that is double talk, and the background then
- * adapts ten times slower. An echo path change looks the same at first, but the slowed background keeps learning,
- * gets better than the foreground, is copied, and the error drops again — so the detector cannot lock itself out.
- * Until the filter has converged, nothing is called double talk (it would stop the convergence); the
- * foreground/background comparison protects the output meanwhile.
+ * adapts ten times slower. The reference ERLE is a running upper quantile of the per-block ERLE, so undetected
+ * double talk (its first block, or a quiet talker) barely drags it down. An echo path change looks like double
+ * talk at first, but the slowed background keeps learning, gets clearly better than the foreground, is copied,
+ * and the error drops again — so the detector cannot lock itself out. Until the filter has converged somewhat,
+ * nothing is called double talk (it would stop the convergence); the foreground/background comparison protects
+ * the output meanwhile.
  */
 export class DoubleTalkDetector {
   private smoothMic = 0;
   private smoothError = 0;
   private smoothBackground = 0;
-  private smoothEcho = 0;
-  /** Long-term echo return loss enhancement of the foreground, dB, measured on echo-only blocks. */
+  /** Typical echo return loss enhancement of the foreground on echo-only blocks, dB (≈ 75th percentile). */
   private erle = 0;
   private noise = 1e-10;
   private hangover = 0;
@@ -67,31 +72,27 @@ export class DoubleTalkDetector {
       this.smoothMic = l.mic;
       this.smoothError = l.error;
       this.smoothBackground = l.backgroundError;
-      this.smoothEcho = l.echo;
       this.started = true;
     } else {
       this.smoothMic = a * this.smoothMic + (1 - a) * l.mic;
       this.smoothError = a * this.smoothError + (1 - a) * l.error;
       this.smoothBackground = a * this.smoothBackground + (1 - a) * l.backgroundError;
-      this.smoothEcho = a * this.smoothEcho + (1 - a) * l.echo;
     }
     // Noise floor of the mic: follows dips at once, rises ~3 dB/s.
     this.noise = l.mic < this.noise ? l.mic + 1e-12 : this.noise * 1.012;
 
-    const echoPresent = this.smoothEcho > 8 * this.noise && this.smoothMic > 8 * this.noise;
-    const erleNow = DB * Math.log((this.smoothMic + 1e-12) / (this.smoothError + 1e-12));
+    const echoPresent = l.echo > 8 * this.noise && l.mic > 8 * this.noise;
     let doubleTalkNow = false;
-    if (echoPresent && this.erle > 8) doubleTalkNow = erleNow < this.erle - 8;
+    if (echoPresent) {
+      const erleNow = DB * Math.log((l.mic + 1e-15) / (l.error + 1e-15));
+      doubleTalkNow = this.erle > MIN_ERLE && erleNow < this.erle - DT_MARGIN;
+      // Stochastic quantile tracking: up 3× faster than down → the 75th percentile.
+      if (!doubleTalkNow) this.erle += erleNow > this.erle ? 0.15 : -0.05;
+      else this.erle -= 0.01;
+    }
     if (doubleTalkNow) this.hangover = HANGOVER;
     else if (this.hangover > 0) this.hangover--;
     const doubleTalk = this.hangover > 0;
-    if (echoPresent && !doubleTalk) {
-      const target = Math.max(0, erleNow);
-      // Fast to fall (an echo path change must not look like double talk for long), slow to rise.
-      this.erle += (target < this.erle ? 0.1 : 0.03) * (target - this.erle);
-    } else if (doubleTalk) {
-      this.erle -= 0.005 * this.erle;
-    }
 
     const sf = this.smoothError;
     const sb = this.smoothBackground;
@@ -110,7 +111,7 @@ export class DoubleTalkDetector {
   }
 
   reset(): void {
-    this.smoothMic = this.smoothError = this.smoothBackground = this.smoothEcho = 0;
+    this.smoothMic = this.smoothError = this.smoothBackground = 0;
     this.erle = 0;
     this.noise = 1e-10;
     this.hangover = 0;

@@ -37,6 +37,8 @@ const MARGIN_MS = 16;
 const HYSTERESIS_MS = 8;
 /** NLMS step size of the background filter. */
 const STEP = Number(process.env.AEC_STEP ?? 0.5);
+/** IPNLMS α: −1 is plain NLMS, towards 1 ever more proportionate. */
+const PROPORTIONATE = Number(process.env.AEC_PROP ?? 0);
 /** Partitions whose gradient constraint is applied per block (round robin). */
 const CONSTRAIN_PER_BLOCK = Number(process.env.AEC_CON ?? 4);
 /** Reference chunk mean square counted as sound (−90 dBFS). */
@@ -100,6 +102,7 @@ export class EchoCanceller {
   private readonly spec: Float64Array;
   private readonly frame: Float64Array;
   private readonly step: Float64Array;
+  private readonly gains: Float64Array;
   private readonly outBlock: Int16Array;
 
   constructor(options: EchoCancellerOptions = {}) {
@@ -137,6 +140,7 @@ export class EchoCanceller {
     this.spec = new Float64Array(2 * n);
     this.frame = new Float64Array(2 * n);
     this.step = new Float64Array(n + 1);
+    this.gains = new Float64Array(this.partitions);
     this.outBlock = new Int16Array(n);
   }
 
@@ -304,19 +308,20 @@ export class EchoCanceller {
   }
 
   private adapt(scale: number): void {
-    const { fdl, step } = this;
-    const power = fdl.power;
+    const { fdl, step, gains } = this;
     const bins = this.n + 1;
     let mean = 0;
-    for (let k = 0; k < bins; k++) mean += power[k]!;
+    for (let k = 0; k < bins; k++) mean += fdl.power[k]!;
     mean /= bins;
     // A silent reference teaches nothing (and would only fit noise).
     if (scale <= 0 || mean < AUDIBLE * 2 * this.n * this.partitions) return;
+    this.background.proportionateGains(PROPORTIONATE, gains);
+    fdl.weightedPower(gains, step);
     const delta = 0.01 * mean + 1e-6;
     const mu = STEP * scale;
-    for (let k = 0; k < bins; k++) step[k] = mu / (power[k]! + delta);
+    for (let k = 0; k < bins; k++) step[k] = mu / (step[k]! + delta);
     errorSpectrum(this.fft, this.eb, this.spec);
-    this.background.adapt(fdl, this.spec, step, CONSTRAIN_PER_BLOCK);
+    this.background.adapt(fdl, this.spec, step, gains, CONSTRAIN_PER_BLOCK);
   }
 
   /** Moves the bulk delay in front of the filters to a new estimate, shifting their weights along. */

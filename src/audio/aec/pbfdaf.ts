@@ -27,6 +27,21 @@ export class ReferenceSpectra {
     this.power = new Float64Array(blockSize + 1);
   }
 
+  /** out[k] = Σ_p gain[p]·|X_p(k)|² (N + 1 bins): the normalization when partitions adapt at different rates. */
+  weightedPower(gain: Float64Array, out: Float64Array): void {
+    out.fill(0);
+    for (let p = 0; p < this.partitions; p++) {
+      const g = gain[p]!;
+      const pw = this.slotPower[(this.head + p) % this.partitions]!;
+      for (let k = 0; k < out.length; k++) out[k] = out[k]! + g * pw[k]!;
+    }
+  }
+
+  /** |X_p(k)|² of the frame `p` blocks back (N + 1 bins). */
+  powerOf(p: number): Float64Array {
+    return this.slotPower[(this.head + p) % this.partitions]!;
+  }
+
   /** Spectrum of the frame `p` blocks back (0 = newest). */
   slot(p: number): Float64Array {
     return this.slots[(this.head + p) % this.partitions]!;
@@ -110,23 +125,22 @@ export class PartitionedFilter {
   }
 
   /**
-   * NLMS step: W_p += step(k)·conj(X_p)·E, where E is the spectrum of [0…0, error block] and step(k) already holds
-   * μ / (Σ_p|X_p|² + δ) per bin. The gradient constraint (zeroing the second half of each partition's impulse
+   * NLMS step: W_p += gain(p)·step(k)·conj(X_p)·E, where E is the spectrum of [0…0, error block], step(k) holds
+   * μ / (Σ_p gain(p)·|X_p(k)|² + δ) and gain(p) comes from `proportionateGains`. The gradient constraint (zeroing the second half of each partition's impulse
    * response) costs two FFTs per partition, so it is applied to `constrainPerBlock` partitions per call in turn, as
    * WebRTC's AEC3 does; the unconstrained remainder is removed when a partition's turn comes.
    */
-  adapt(x: ReferenceSpectra, error: Float64Array, step: Float64Array, constrainPerBlock: number): void {
+  adapt(x: ReferenceSpectra, error: Float64Array, step: Float64Array, gain: Float64Array, constrainPerBlock: number): void {
     const n = this.blockSize;
     const len = 2 * n;
-    const e0 = error[0]! * step[0]!;
-    const eN = error[1]! * step[n]!;
     for (let p = 0; p < this.partitions; p++) {
       const w = this.weights[p]!;
       const s = x.slot(p);
-      w[0] = w[0]! + s[0]! * e0;
-      w[1] = w[1]! + s[1]! * eN;
+      const gp = gain[p]!;
+      w[0] = w[0]! + s[0]! * error[0]! * step[0]! * gp;
+      w[1] = w[1]! + s[1]! * error[1]! * step[n]! * gp;
       for (let i = 2, k = 1; i < len; i += 2, k++) {
-        const g = step[k]!;
+        const g = step[k]! * gp;
         const er = error[i]! * g;
         const ei = error[i + 1]! * g;
         const sr = s[i]!;
@@ -139,6 +153,26 @@ export class PartitionedFilter {
     for (let c = 0; c < count; c++) {
       this.constrain(this.weights[this.nextConstrained]!);
       this.nextConstrained = (this.nextConstrained + 1) % this.partitions;
+    }
+  }
+
+  /**
+   * Per-partition step weights of the improved proportionate NLMS (IPNLMS, α = −0.5 … 0.5): partitions that already
+   * hold much of the impulse response adapt faster. Room responses decay exponentially, so this speeds up
+   * convergence a lot over plain NLMS, which spreads the step evenly over the whole tail. Weights average 1.
+   */
+  proportionateGains(alpha: number, out: Float64Array): void {
+    let total = 0;
+    for (let p = 0; p < this.partitions; p++) {
+      const w = this.weights[p]!;
+      let e = 0;
+      for (let i = 0; i < w.length; i++) e += w[i]! * w[i]!;
+      out[p] = Math.sqrt(e);
+      total += out[p]!;
+    }
+    const P = this.partitions;
+    for (let p = 0; p < P; p++) {
+      out[p] = total > 0 ? (1 - alpha) / 2 + ((1 + alpha) * P * out[p]!) / (2 * total) : 1;
     }
   }
 

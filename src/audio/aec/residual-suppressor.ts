@@ -72,8 +72,8 @@ export class ResidualSuppressor {
     this.gain = new Float64Array(this.bins);
     this.smoothGain = new Float64Array(this.bins).fill(1);
     const bands = Math.ceil(this.bins / BAND);
-    this.leakNum = new Float64Array(bands).fill(0.5);
-    this.leakDen = new Float64Array(bands).fill(1);
+    this.leakNum = new Float64Array(bands);
+    this.leakDen = new Float64Array(bands);
     this.tail = new Float64Array(n);
   }
 
@@ -97,7 +97,9 @@ export class ResidualSuppressor {
 
     const g = this.gain;
     for (let k = 0; k < bins; k++) {
-      const leak = this.leakNum[(k / BAND) | 0]! / this.leakDen[(k / BAND) | 0]!;
+      const b = (k / BAND) | 0;
+      // Until the band has been measured, assume the filter removes nothing.
+      const leak = this.leakDen[b]! > 0 ? this.leakNum[b]! / this.leakDen[b]! : 1;
       const r = Math.max(Math.min(leak, 1) * py[k]!, this.tailDecay * this.residual[k]!);
       this.residual[k] = r;
       const v = 1 - (this.over * r) / (pe[k]! + 1e-20);
@@ -130,8 +132,8 @@ export class ResidualSuppressor {
     this.residual.fill(0);
     this.noise.fill(1e-9);
     this.smoothGain.fill(1);
-    this.leakNum.fill(0.5);
-    this.leakDen.fill(1);
+    this.leakNum.fill(0);
+    this.leakDen.fill(0);
     this.tail.fill(0);
     this.blocks = 0;
   }
