@@ -41,8 +41,12 @@ const ECHO_SECONDS = Number(process.env.BENCH_ECHO_S ?? DEFAULTS.echoSeconds);
 const INTERRUPTIONS = Number(process.env.BENCH_INTERRUPTIONS ?? DEFAULTS.interruptions);
 const SEED = 20_261_121;
 const TARGETS = { erleDb: 25, convergenceMs: 1000, detected: 0.95, falsePer10Min: 1, cpu: 0.05 };
-/** The reference: a canceller that leaves exactly this much of the echo everywhere (the ERLE target). */
-const IDEAL_RESIDUAL_DB = -TARGETS.erleDb;
+/**
+ * References, not cancellers: the true echo taken out so that exactly this much of it is left
+ * everywhere (dB; the first is the ERLE target) — what the VAD and the recognizer make of a given ERLE.
+ */
+const REFERENCE_RESIDUALS_DB = [-TARGETS.erleDb, -35, -45, Number.NEGATIVE_INFINITY];
+const referenceName = (db: number): string => (db === Number.NEGATIVE_INFINITY ? 'none' : `${db} dB`);
 
 const fmt = (v: number, digits = 1): string => v.toFixed(digits);
 const pct = (n: number, of: number): string => (of === 0 ? '—' : `${((100 * n) / of).toFixed(0)}% (${n}/${of})`);
@@ -87,7 +91,13 @@ async function main(): Promise<void> {
       raw: true,
       linear,
       linearLatency,
-      references: [{ name: 'ideal', make: (session) => idealCanceller(session, IDEAL_RESIDUAL_DB), latency: 0 }],
+      references: REFERENCE_RESIDUALS_DB.map((db) => ({
+        name: referenceName(db),
+        make: (session) => idealCanceller(session, db),
+        latency: 0,
+        // With none left, the output is the microphone without the echo: its transcript is that one.
+        transcripts: db !== Number.NEGATIVE_INFINITY,
+      })),
     });
     cases.push(...result.transcripts);
     result.transcripts = [];
@@ -129,6 +139,13 @@ async function main(): Promise<void> {
   const raw = outcomes(rooms.map((r) => r.rawBargeIn!));
   const ideal = outcomes(rooms.map((r) => r.references[0]!.bargeIn));
   const idealErle = rooms.map((r) => r.references[0]!.erle.erleDb);
+  const referenceRows = REFERENCE_RESIDUALS_DB.map((db, k) => {
+    const name = referenceName(db);
+    const o = outcomes(rooms.map((r) => r.references[k]!.bargeIn));
+    const e = rooms.map((r) => r.references[k]!.erle.erleDb);
+    const same = db === Number.NEGATIVE_INFINITY ? null : sameText(transcripts.map((t) => ({ ...t, cleaned: t.references[name] ?? '' })), 'cleaned');
+    return `| ${db === Number.NEGATIVE_INFINITY ? 'none (the microphone without the echo)' : `${db} dB`} | ${fmt(median(e))} dB | ${pct(o.detected, o.all.length)} | ${o.premature} | ${fmt(per10(o.falseStarts))} (${o.falseStarts}) | ${same ? pct(same.same, same.of) : '100% by definition'} |`;
+  }).join('\n');
   const speechMin = withAec.speechSeconds / 60;
   const per10 = (n: number): number => (n / withAec.speechSeconds) * 600;
   const cpuPerRoom = rooms.map((r) => r.cpuSeconds / r.audioSeconds);
@@ -188,7 +205,7 @@ async function main(): Promise<void> {
 
 Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, with \`${command}\` (${fmt(wallS, 0)} s; seed ${SEED}). The benchmark used ${fmt(ownCpuMs / 1000 / wallS, 2)} cores on average; other processes on this shared machine kept ${otherCores === undefined ? 'an unknown share' : fmt(otherCores, 2)} cores busy meanwhile${stealCores === undefined ? '' : `, and the host took ${fmt(stealCores, 2)} (steal)`}.
 
-**Evaluation set** (bench/echo-room.ts, generated at run time from the seed; no audio is committed). ${ROOMS} synthetic rooms spread over the ranges by Latin-hypercube sampling: playback → capture delay ${range(specs.map((s) => s.delayMs), 0)} ms, RT60 ${range(specs.map((s) => s.rt60Ms), 0)} ms (impulse response: direct path, 3–8 early reflections within 25 ms, a Gaussian tail decaying 60 dB over RT60; direct-to-reverberant ratio ${range(specs.map((s) => s.drrDb))} dB), the amplifier hard-clipping at 55–80% of the reply's peak (${range(rooms.map((r) => 100 * r.session.clippedShare), 2)}% of the played samples clipped, distortion ${range(rooms.map((r) => r.session.distortionDb), 0)} dB below the signal) and a small speaker's high-pass at 120–300 Hz before the room, echo at the microphone ${range(specs.map((s) => s.echoDbfs))} dBFS (level of its loud parts: 95th percentile of the 20 ms RMS over active speech; the ADC clipped ${range(rooms.map((r) => 100 * r.session.micClippedShare), 3)}% of the samples), pink-ish background noise at ${range(specs.map((s) => s.noiseDbfs))} dBFS. The assistant speaks 40 reply sentences in 4 voices (espeak-ng en-us+f3, en-gb, en-us+m1; flite kal16), 2–4 sentences per reply with 250–600 ms pauses, replies 1.5–2.5 s apart. Each room is one session with one canceller throughout (as in the app, which keeps what it learnt between replies): ${fmt(speechMin)} minutes of echo-only assistant speech in all (${ECHO_SECONDS} s or a little more per room), then ${INTERRUPTIONS} replies the user interrupts, ${withAec.all.length} interruptions in all: a local command (${[...new Set(transcripts.map((t) => `"${t.text}"`))].join(', ')}) in another voice (flite rms, awb, slt; espeak-ng en-us), dry at the microphone, starting at a random time from 0.5 s into the reply, at an echo-to-speech ratio (active levels) drawn from 0 to +10 dB. The playback keeps going over the command (no closed loop). The canceller gets the clean played signal in 20 ms pieces with the time each left the speaker, before the microphone frame that hears it; the room's delay is not told. Audio processed: ${fmt(audioMin)} minutes.
+**Evaluation set** (bench/echo-room.ts, generated at run time from the seed; no audio is committed). ${ROOMS} synthetic rooms spread over the ranges by Latin-hypercube sampling: playback → capture delay ${range(specs.map((s) => s.delayMs), 0)} ms, RT60 ${range(specs.map((s) => s.rt60Ms), 0)} ms (impulse response: direct path, 3–8 early reflections within 25 ms, a Gaussian tail decaying 60 dB over RT60; direct-to-reverberant ratio ${range(specs.map((s) => s.drrDb))} dB), the amplifier hard-clipping at 55–80% of the reply's peak (${range(rooms.map((r) => 100 * r.session.clippedShare), 2)}% of the played samples clipped, the distortion ${range(rooms.map((r) => -r.session.distortionDb), 0)} dB below the signal) and a small speaker's high-pass at 120–300 Hz before the room, echo at the microphone ${range(specs.map((s) => s.echoDbfs))} dBFS (level of its loud parts: 95th percentile of the 20 ms RMS over active speech; the ADC clipped ${range(rooms.map((r) => 100 * r.session.micClippedShare), 3)}% of the samples), pink-ish background noise at ${range(specs.map((s) => s.noiseDbfs))} dBFS. The assistant speaks 40 reply sentences in 4 voices (espeak-ng en-us+f3, en-gb, en-us+m1; flite kal16), 2–4 sentences per reply with 250–600 ms pauses, replies 1.5–2.5 s apart. Each room is one session with one canceller throughout (as in the app, which keeps what it learnt between replies): ${fmt(speechMin)} minutes of echo-only assistant speech in all (${ECHO_SECONDS} s or a little more per room), then ${INTERRUPTIONS} replies the user interrupts, ${withAec.all.length} interruptions in all: a local command (${[...new Set(transcripts.map((t) => `"${t.text}"`))].join(', ')}) in another voice (flite rms, awb, slt; espeak-ng en-us), dry at the microphone, starting at a random time from 0.5 s into the reply, at an echo-to-speech ratio (active levels) drawn from 0 to +10 dB. The playback keeps going over the command (no closed loop). The canceller gets the clean played signal in 20 ms pieces with the time each left the speaker, before the microphone frame that hears it; the room's delay is not told. Audio processed: ${fmt(audioMin)} minutes.
 
 **Measures.** *ERLE* = 10·log10(Σ mic² / Σ output²) over the echo-only replies (each + 300 ms of tail), counting the 0.5 s windows whose echo is ≥ ${ECHO_OVER_NOISE_DB} dB above the noise (so that exact removal, which leaves the noise, would still score ≥ 20 dB), from 1 s after the first echo reached the microphone (capped at ${ERLE_CAP_DB} dB); the output is lined up with the microphone (the canceller delays it by ${latency} samples). *Convergence* = the earliest time, from the first echo at the microphone, after which every such 0.5 s window (20 ms hops) of the first reply is ≥ 20 dB. *Barge-in*: the Silero VAD as the app's barge-in detector loads it (config defaults, minimum speech ${minSpeechMs} ms = conversation.bargeInMinMs), reset at each reply's start and fed the output in 20 ms frames as the canceller returns them (its ${fmt((latency * 1000) / 16000, 0)} ms latency counts), until playback ends + 300 ms. On an interrupted reply its first speech start decides: within ${DETECT_WITHIN_MS} ms after the user's first word = detected; before it = premature (the assistant would have cut itself off); none or later = missed. On echo-only replies every speech start is a false barge-in. *Transcripts*: the embedded recognizer (pocketsphinx with the app's ${stt.phrases.length}-phrase command grammar) on the window from 300 ms before the user's first word to 300 ms after the last: the user's words alone (clean), the microphone without the echo (words + noise), the canceller's output, the raw microphone. *CPU*: process.cpuUsage around the canceller's playback() and process() calls only.
 
@@ -208,7 +225,11 @@ Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpus(
 | commands recognised correctly, all ${transcripts.length} interruptions | ${pct(correct('cleaned'), transcripts.length)} (clean words ${pct(correct('clean'), transcripts.length)}, without echo ${pct(correct('noEcho'), transcripts.length)}) | ${pct(correct('raw'), transcripts.length)} | — | — |
 | CPU s per audio s, canceller alone (all rooms; per-room median, range) | **${fmt(cpuTotal, 4)}** (${fmt(median(cpuPerRoom), 4)}, ${range(cpuPerRoom, 4)}) | — | — | ≤ ${TARGETS.cpu} ${mark(cpuTotal <= TARGETS.cpu)} |
 
-The reference column is not a canceller: it subtracts the true echo so that exactly −${TARGETS.erleDb} dB of it is left everywhere from the first sample, with no latency and no effect on the user's words — what meeting the ERLE target alone would give the VAD.
+The reference column is not a canceller: it subtracts the true echo so that exactly −${TARGETS.erleDb} dB of it is left everywhere from the first sample, with no latency and no effect on the user's words — what meeting the ERLE target alone would give the VAD. The same for other amounts of echo left:
+
+| echo left (exactly, everywhere) | ERLE (median) | interruptions detected | premature | false barge-ins per 10 min | transcript the same with and without the echo |
+|---|---|---|---|---|---|
+${referenceRows}
 
 By echo-to-speech ratio (with the canceller):
 
@@ -220,7 +241,7 @@ By when the user starts: within 1.5 s of the reply's start ${pct(early.filter((i
 
 Per room (delay and RT60 in ms, DRR and levels in dB; false = false barge-ins with / without the canceller; interruptions ✓ detected, early = premature, miss = missed):
 
-| room | assistant voice | delay | RT60 | DRR | echo dBFS | clip distortion | ERLE | ERLE linear | converged ms | false | interruptions | CPU s/s |
+| room | assistant voice | delay | RT60 | DRR | echo dBFS | clip distortion dB | ERLE | ERLE linear | converged ms | false | interruptions | CPU s/s |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|
 ${roomRows}
 

@@ -1089,6 +1089,11 @@ export interface TranscriptResult {
  * two processes).
  */
 export async function transcribeCases(cases: TranscriptCase[], stt: PocketsphinxSpeechToText, options: { parallel?: number; raw?: boolean } = {}): Promise<TranscriptResult[]> {
+  const references = async (c: TranscriptCase): Promise<Record<string, string>> => {
+    const out: Record<string, string> = {};
+    for (const [name, audio] of Object.entries(c.references)) out[name] = await transcribe(stt, audio);
+    return out;
+  };
   return pool(cases, options.parallel ?? 2, async (c) => ({
     text: c.text,
     voice: c.voice,
@@ -1098,7 +1103,7 @@ export async function transcribeCases(cases: TranscriptCase[], stt: Pocketsphinx
     noEcho: await transcribe(stt, c.noEcho),
     cleaned: await transcribe(stt, c.cleaned),
     raw: options.raw === false ? null : await transcribe(stt, c.raw),
-    references: Object.fromEntries(await Promise.all(Object.entries(c.references).map(async ([name, audio]) => [name, await transcribe(stt, audio)] as const))),
+    references: await references(c),
   }));
 }
 

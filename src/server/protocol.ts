@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { TurnRecord } from '../app/events.js';
 
 /**
  * The control plane's wire format, version 1. Text frames carry one JSON object each; binary frames
@@ -56,21 +57,8 @@ export interface JobView {
   createdAt: string;
 }
 
-export interface TurnView {
-  turn: number;
-  wakeScore: number | null;
-  eouDelayMs: number | null;
-  sttFinalMs: number | null;
-  llmTtftMs: number | null;
-  ttsTtfbMs: number | null;
-  voiceToVoiceMs: number | null;
-  bargeInStopMs: number | null;
-  bargeInClearMs: number | null;
-  interrupted: boolean;
-  transcript: string;
-  heardText: string;
-  errors: string[];
-}
+/** A turn's record as the assistant reports it (the metric names DESIGN.md fixes). */
+export type TurnView = TurnRecord;
 
 export type ErrorCode = 'bad_json' | 'bad_message' | 'too_large' | 'rate_limited' | 'not_found' | 'not_allowed' | 'bad_audio';
 

@@ -20,8 +20,12 @@ export interface FilterDecision {
   copyToForeground: boolean;
   /** The background diverged: restart it from the foreground. */
   resetBackground: boolean;
-  /** The foreground's error is louder than the microphone: drop it (output falls back to the microphone). */
+  /** This block's error is louder than the microphone: output the microphone instead (fade the estimate out). */
+  fallback: boolean;
+  /** Over the last second the foreground's error was louder than the microphone: clear it. */
   resetForeground: boolean;
+  /** The same for the background (only together with resetForeground). */
+  clearBackground: boolean;
 }
 
 const DB = 10 / Math.LN10;
@@ -31,8 +35,11 @@ const HANGOVER = 12;
 const MIN_ERLE = 6;
 /** Error this much above the expected residual (dB) is double talk. */
 const DT_MARGIN = 6;
-/** Blocks of the foreground error being louder than the mic before it is dropped. */
-const DIVERGED_BLOCKS = 6;
+/** Background step scale during double talk. */
+const DT_STEP = 0.25;
+/** Per-block smoothing of the energies compared between the filters (≈ 40 ms) and for divergence (≈ 1 s). */
+const SHORT = 0.6;
+const LONG = 0.985;
 
 /**
  * Double-talk detection from the error-to-expected-residual ratio, and divergence recovery for the two-filter
@@ -51,12 +58,15 @@ export class DoubleTalkDetector {
   private smoothMic = 0;
   private smoothError = 0;
   private smoothBackground = 0;
-  /** Typical echo return loss enhancement of the foreground on echo-only blocks, dB (≈ 75th percentile). */
+  private longMic = 0;
+  private longError = 0;
+  private longBackground = 0;
+  private prevMic = 0;
+  private prevError = 0;
+  /** Typical echo return loss enhancement of the foreground on echo-only blocks, dB (a running median). */
   private erle = 0;
   private noise = 1e-10;
   private hangover = 0;
-  private divergedFor = 0;
-  private started = false;
 
   get erleDb(): number {
     return this.erle;
@@ -67,27 +77,26 @@ export class DoubleTalkDetector {
   }
 
   update(l: BlockLevels): FilterDecision {
-    const a = 0.6;
-    if (!this.started) {
-      this.smoothMic = l.mic;
-      this.smoothError = l.error;
-      this.smoothBackground = l.backgroundError;
-      this.started = true;
-    } else {
-      this.smoothMic = a * this.smoothMic + (1 - a) * l.mic;
-      this.smoothError = a * this.smoothError + (1 - a) * l.error;
-      this.smoothBackground = a * this.smoothBackground + (1 - a) * l.backgroundError;
-    }
+    this.smoothMic = SHORT * this.smoothMic + (1 - SHORT) * l.mic;
+    this.smoothError = SHORT * this.smoothError + (1 - SHORT) * l.error;
+    this.smoothBackground = SHORT * this.smoothBackground + (1 - SHORT) * l.backgroundError;
+    this.longMic = LONG * this.longMic + (1 - LONG) * l.mic;
+    this.longError = LONG * this.longError + (1 - LONG) * l.error;
+    this.longBackground = LONG * this.longBackground + (1 - LONG) * l.backgroundError;
     // Noise floor of the mic: follows dips at once, rises ~3 dB/s.
     this.noise = l.mic < this.noise ? l.mic + 1e-12 : this.noise * 1.012;
 
+    // Two blocks (32 ms) per decision: one block alone swings too much at syllable edges.
+    const mic = l.mic + this.prevMic;
+    const error = l.error + this.prevError;
+    this.prevMic = l.mic;
+    this.prevError = l.error;
     const echoPresent = l.echo > 8 * this.noise && l.mic > 8 * this.noise;
     let doubleTalkNow = false;
     if (echoPresent) {
-      const erleNow = DB * Math.log((l.mic + 1e-15) / (l.error + 1e-15));
+      const erleNow = DB * Math.log((mic + 1e-15) / (error + 1e-15));
       doubleTalkNow = this.erle > MIN_ERLE && erleNow < this.erle - DT_MARGIN;
-      // Stochastic quantile tracking: up 3× faster than down → the 75th percentile.
-      if (!doubleTalkNow) this.erle += erleNow > this.erle ? 0.15 : -0.05;
+      if (!doubleTalkNow) this.erle += erleNow > this.erle ? 0.1 : -0.1;
       else this.erle -= 0.01;
     }
     if (doubleTalkNow) this.hangover = HANGOVER;
@@ -98,24 +107,31 @@ export class DoubleTalkDetector {
     const sb = this.smoothBackground;
     const copyToForeground = sb < sf * (doubleTalk ? 0.25 : 0.7) && this.smoothMic > 2 * this.noise;
     const resetBackground = !copyToForeground && sb > 4 * sf && sb > this.smoothMic;
-    if (sf > 2 * this.smoothMic && l.error > l.mic) this.divergedFor++;
-    else this.divergedFor = 0;
-    const resetForeground = this.divergedFor >= DIVERGED_BLOCKS;
-    if (resetForeground) this.divergedFor = 0;
-    if (copyToForeground) this.smoothError = sb;
-    if (resetForeground) this.smoothError = this.smoothMic;
-    if (resetBackground) this.smoothBackground = sf;
+    if (copyToForeground) {
+      this.smoothError = sb;
+      this.longError = Math.min(this.longError, this.longBackground);
+    }
+    if (resetBackground) {
+      this.smoothBackground = sf;
+      this.longBackground = this.longError;
+    }
+    const loud = this.longMic > 4 * this.noise;
+    const resetForeground = loud && this.longError > 2 * this.longMic;
+    const clearBackground = resetForeground && this.longBackground > 2 * this.longMic;
+    if (resetForeground) this.smoothError = this.longError = this.longMic;
+    if (clearBackground) this.smoothBackground = this.longBackground = this.longMic;
+    const fallback = l.error > l.mic;
 
-    const step = doubleTalk ? 0.1 : 1;
-    return { doubleTalk, step, copyToForeground, resetBackground, resetForeground };
+    const step = doubleTalk ? DT_STEP : 1;
+    return { doubleTalk, step, copyToForeground, resetBackground, fallback, resetForeground, clearBackground };
   }
 
   reset(): void {
     this.smoothMic = this.smoothError = this.smoothBackground = 0;
+    this.longMic = this.longError = this.longBackground = 0;
+    this.prevMic = this.prevError = 0;
     this.erle = 0;
     this.noise = 1e-10;
     this.hangover = 0;
-    this.divergedFor = 0;
-    this.started = false;
   }
 }

@@ -90,6 +90,8 @@ export class EchoCanceller {
   /** Block start the delay line expects next, or null when it must be rebuilt. */
   private fdlNext: number | null = null;
   private active = false;
+  /** The last block output the microphone rather than the error (see FilterDecision.fallback). */
+  private fallback = false;
   private erleMic = 0;
   private erleOut = 0;
 
@@ -279,17 +281,22 @@ export class EchoCanceller {
     }
     const decision = this.detector.update({ mic: mic2 / n, echo: echo2 / n, error: err2 / n, backgroundError: bg2 / n });
     if (process.env.AEC_DEBUG) DEBUG.push({ start, mic2, err2, bg2, echo2, offset: this.offset, ...decision, erle: this.detector.erleDb });
-    if (decision.resetForeground) {
-      // The foreground made things worse: fade its estimate out over this block and start it over.
-      for (let i = 0; i < n; i++) ef[i] = d[i]! - yf[i]! * (1 - (i + 1) / n);
-      for (let i = 0; i < n; i++) yf[i] = yf[i]! * (1 - (i + 1) / n);
-      this.foreground.clear();
-      if (bg2 > 2 * mic2) this.background.clear();
-    } else if (decision.copyToForeground) {
-      this.foreground.copyFrom(this.background);
-    } else if (decision.resetBackground) {
-      this.background.copyFrom(this.foreground);
+    if (decision.fallback !== this.fallback) {
+      // Crossfade between the cleaned signal and the raw microphone over this block.
+      for (let i = 0; i < n; i++) {
+        const g = decision.fallback ? 1 - (i + 1) / n : (i + 1) / n;
+        yf[i] = yf[i]! * g;
+        ef[i] = d[i]! - yf[i]!;
+      }
+      this.fallback = decision.fallback;
+    } else if (decision.fallback) {
+      ef.set(d);
+      yf.fill(0);
     }
+    if (decision.resetForeground) this.foreground.clear();
+    if (decision.clearBackground) this.background.clear();
+    if (decision.copyToForeground) this.foreground.copyFrom(this.background);
+    else if (decision.resetBackground) this.background.copyFrom(this.foreground);
     if (!decision.resetBackground) this.adapt(decision.step);
 
     if (this.suppression) this.suppressor.process(ef, yf, this.out, !decision.doubleTalk);
