@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   const otherCores = statBefore && statAfter ? Math.max(0, statAfter.busyMs - statBefore.busyMs - ownCpuMs) / (wallS * 1000) : undefined;
   const stealCores = statBefore && statAfter ? (statAfter.stealMs - statBefore.stealMs) / (wallS * 1000) : undefined;
 
-  if (process.env.BENCH_DUMP) writeFileSync(process.env.BENCH_DUMP, JSON.stringify({ rooms: rooms.map((r) => ({ ...r, erle: { ...r.erle, series: undefined }, linearErle: { ...r.linearErle, series: undefined } })), transcripts }, null, 1));
+  if (process.env.BENCH_DUMP) writeFileSync(process.env.BENCH_DUMP, JSON.stringify({ rooms: rooms.map((r) => ({ ...r, erle: { ...r.erle, series: undefined }, linearErle: { ...r.linearErle, series: undefined }, references: r.references.map((x) => ({ ...x, erle: { ...x.erle, series: undefined } })) })), transcripts }, null, 1));
 
   // ----- figures -----
   const erle = rooms.map((r) => r.erle.erleDb);
@@ -139,6 +139,8 @@ async function main(): Promise<void> {
   const raw = outcomes(rooms.map((r) => r.rawBargeIn!));
   const ideal = outcomes(rooms.map((r) => r.references[0]!.bargeIn));
   const idealErle = rooms.map((r) => r.references[0]!.erle.erleDb);
+  const speechMin = withAec.speechSeconds / 60;
+  const per10 = (n: number): number => (n / withAec.speechSeconds) * 600;
   const referenceRows = REFERENCE_RESIDUALS_DB.map((db, k) => {
     const name = referenceName(db);
     const o = outcomes(rooms.map((r) => r.references[k]!.bargeIn));
@@ -146,8 +148,6 @@ async function main(): Promise<void> {
     const same = db === Number.NEGATIVE_INFINITY ? null : sameText(transcripts.map((t) => ({ ...t, cleaned: t.references[name] ?? '' })), 'cleaned');
     return `| ${db === Number.NEGATIVE_INFINITY ? 'none (the microphone without the echo)' : `${db} dB`} | ${fmt(median(e))} dB | ${pct(o.detected, o.all.length)} | ${o.premature} | ${fmt(per10(o.falseStarts))} (${o.falseStarts}) | ${same ? pct(same.same, same.of) : '100% by definition'} |`;
   }).join('\n');
-  const speechMin = withAec.speechSeconds / 60;
-  const per10 = (n: number): number => (n / withAec.speechSeconds) * 600;
   const cpuPerRoom = rooms.map((r) => r.cpuSeconds / r.audioSeconds);
   const cpuTotal = rooms.reduce((n, r) => n + r.cpuSeconds, 0) / rooms.reduce((n, r) => n + r.audioSeconds, 0);
   const audioMin = rooms.reduce((n, r) => n + r.session.seconds, 0) / 60;

@@ -4,7 +4,7 @@ import type { JobQueueEvent } from '../agent/jobs/queue.js';
 import { loadVoiceActivityDetector, loadWakeWordDetector } from '../audio/detectors.js';
 import { EchoCanceller } from '../audio/aec/echo-canceller.js';
 import { detectEchoCancellation } from '../audio/echo-cancel.js';
-import type { AudioSink, AudioSource } from '../audio/frame.js';
+import type { AudioSink } from '../audio/frame.js';
 import { levelDbfs } from '../audio/level.js';
 import { LiveOutput } from '../audio/sinks/live-output.js';
 import { openSpeakerSink } from '../audio/sinks/speaker.js';
@@ -117,7 +117,10 @@ export class Daemon implements ControlTarget {
         }
       },
       onJobEvent: (event) => this.onJobEvent(event),
-      onEngineSwitch: (port, usingFallback, reason) => this.notice(port, usingFallback ? `${port}: using the embedded engine (${reason})` : undefined),
+      onEngineSwitch: (port, usingFallback, reason) => {
+        log.log(usingFallback ? 'warn' : 'info', usingFallback ? `${port}: using the embedded engine (${reason})` : `${port}: ${reason}`, { port });
+        this.notice(port, usingFallback ? `${port}: using the embedded engine (${reason})` : undefined);
+      },
     });
     const clock = realClock;
     this.input = new LiveInput({
@@ -135,7 +138,7 @@ export class Daemon implements ControlTarget {
     log.log('info', 'starting', { echoPath, aec, input: config.audio.input, output: config.audio.output, stt: config.stt.engine, tts: config.tts.engine, llm: config.llm.baseUrl || 'local intents' });
     this.assistant = new Assistant({
       config,
-      source: this.input as AudioSource,
+      source: this.input,
       sink: this.output,
       clock,
       wake,

@@ -4,6 +4,8 @@
  */
 export interface BlockLevels {
   mic: number;
+  /** The reference the echo comes from: recent aligned reference energy, weighted toward the newest blocks. */
+  reference: number;
   /** Foreground echo estimate. */
   echo: number;
   /** Foreground error (mic − echo estimate). */
@@ -35,6 +37,8 @@ const HANGOVER = 12;
 const MIN_ERLE = 6;
 /** Error this much above the expected residual (dB) is double talk. */
 const DT_MARGIN = 6;
+/** Mic louder than the usual coupling from the reference by this much (dB) is double talk. */
+const COUPLING_MARGIN = Number(process.env.AEC_CM ?? 10);
 /** Background step scale during double talk. */
 const DT_STEP = 0.25;
 /** Per-block smoothing of the energies compared between the filters (≈ 40 ms) and for divergence (≈ 1 s). */
@@ -67,6 +71,8 @@ export class DoubleTalkDetector {
   private erle = 0;
   private noise = 1e-10;
   private hangover = 0;
+  /** Echo coupling: a running low quantile of mic / reference, dB (null until measured). */
+  private coupling: number | null = null;
 
   get erleDb(): number {
     return this.erle;
@@ -98,6 +104,13 @@ export class DoubleTalkDetector {
       doubleTalkNow = this.erle > MIN_ERLE && erleNow < this.erle - DT_MARGIN;
       if (!doubleTalkNow) this.erle += erleNow > this.erle ? 0.1 : -0.1;
       else this.erle -= 0.01;
+    }
+    // Before the filter can tell, the mic being far louder than the reference could make it is the sign.
+    if (l.reference > 0 && l.mic > 8 * this.noise) {
+      const ratio = DB * Math.log(l.mic / l.reference);
+      if (this.coupling === null) this.coupling = ratio;
+      else if (ratio > this.coupling + COUPLING_MARGIN) doubleTalkNow = true;
+      else this.coupling += ratio > this.coupling ? 0.05 : -0.15;
     }
     if (doubleTalkNow) this.hangover = HANGOVER;
     else if (this.hangover > 0) this.hangover--;
@@ -133,5 +146,6 @@ export class DoubleTalkDetector {
     this.erle = 0;
     this.noise = 1e-10;
     this.hangover = 0;
+    this.coupling = null;
   }
 }

@@ -279,7 +279,15 @@ export class EchoCanceller {
       err2 += ef[i]! * ef[i]!;
       bg2 += eb[i]! * eb[i]!;
     }
-    const decision = this.detector.update({ mic: mic2 / n, echo: echo2 / n, error: err2 / n, backgroundError: bg2 / n });
+    let reference = 0;
+    for (let p = 0, w = 1; p < Math.min(8, this.partitions); p++, w *= 0.6) reference += w * this.fdl.energyOf(p);
+    const decision = this.detector.update({
+      mic: mic2 / n,
+      reference: reference / (2 * n * n),
+      echo: echo2 / n,
+      error: err2 / n,
+      backgroundError: bg2 / n,
+    });
     if (process.env.AEC_DEBUG) DEBUG.push({ start, mic2, err2, bg2, echo2, offset: this.offset, ...decision, erle: this.detector.erleDb });
     if (decision.fallback !== this.fallback) {
       // Crossfade between the cleaned signal and the raw microphone over this block.

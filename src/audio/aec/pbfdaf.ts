@@ -37,6 +37,14 @@ export class ReferenceSpectra {
     }
   }
 
+  /** Σ_k |X_p(k)|² of the frame `p` blocks back. */
+  energyOf(p: number): number {
+    const pw = this.slotPower[(this.head + p) % this.partitions]!;
+    let e = 0;
+    for (let k = 0; k < pw.length; k++) e += pw[k]!;
+    return e;
+  }
+
   /** |X_p(k)|² of the frame `p` blocks back (N + 1 bins). */
   powerOf(p: number): Float64Array {
     return this.slotPower[(this.head + p) % this.partitions]!;
