@@ -452,6 +452,8 @@ describe('queue policies', () => {
     const r2 = await delegate.execute({ task: '[success] second' }, ctx);
     expect(r2.spoken).toBe("Queued for the coding agent, behind 1 other job. I'll tell you when it's done.");
     expect((await jobStatusTool(queue).execute({ id: 'nope' }, ctx)).ok).toBe(false);
+    // "cancel the job" means the running one: wait until the first has really started (a busy machine is slow to spawn)
+    await expect.poll(() => queue.status((r1.data as { id: string }).id)?.status, { timeout: 10_000 }).toBe('running');
     const cancelled = await cancelJobTool(queue).execute({}, ctx);
     expect(cancelled.spoken).toBe('Cancelled the coding job "[slow] add a health endpoint".');
     await queue.idle();

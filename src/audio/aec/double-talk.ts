@@ -38,7 +38,7 @@ const MIN_ERLE = 6;
 /** Error this much above the expected residual (dB) is double talk. */
 const DT_MARGIN = 6;
 /** Mic louder than the usual coupling from the reference by this much (dB) is double talk. */
-const COUPLING_MARGIN = Number(process.env.AEC_CM ?? 10);
+const COUPLING_MARGIN = 10;
 /** Background step scale during double talk. */
 const DT_STEP = 0.25;
 /** Per-block smoothing of the energies compared between the filters (≈ 40 ms) and for divergence (≈ 1 s). */
@@ -103,7 +103,8 @@ export class DoubleTalkDetector {
       const erleNow = DB * Math.log((mic + 1e-15) / (error + 1e-15));
       doubleTalkNow = this.erle > MIN_ERLE && erleNow < this.erle - DT_MARGIN;
       if (!doubleTalkNow) this.erle += erleNow > this.erle ? 0.1 : -0.1;
-      else this.erle -= 0.01;
+      // Long "double talk" is more likely an echo path change: let the reference sink (3 dB/s).
+      else this.erle -= 0.05;
     }
     // Before the filter can tell, the mic being far louder than the reference could make it is the sign.
     if (l.reference > 0 && l.mic > 8 * this.noise) {
@@ -137,6 +138,12 @@ export class DoubleTalkDetector {
 
     const step = doubleTalk ? DT_STEP : 1;
     return { doubleTalk, step, copyToForeground, resetBackground, fallback, resetForeground, clearBackground };
+  }
+
+  /** The echo path moved (new bulk delay): what was learnt about the foreground's ERLE no longer holds. */
+  pathChanged(): void {
+    this.erle = 0;
+    this.hangover = 0;
   }
 
   reset(): void {

@@ -36,11 +36,11 @@ const MARGIN_MS = 16;
 /** The bulk delay in front of the filter only moves when the estimate is this far from it. */
 const HYSTERESIS_MS = 8;
 /** NLMS step size of the background filter. */
-const STEP = Number(process.env.AEC_STEP ?? 0.5);
+const STEP = 1;
 /** IPNLMS α: −1 is plain NLMS, towards 1 ever more proportionate. */
-const PROPORTIONATE = Number(process.env.AEC_PROP ?? 0);
+const PROPORTIONATE = 0;
 /** Partitions whose gradient constraint is applied per block (round robin). */
-const CONSTRAIN_PER_BLOCK = Number(process.env.AEC_CON ?? 4);
+const CONSTRAIN_PER_BLOCK = 4;
 /** Reference chunk mean square counted as sound (−90 dBFS). */
 const AUDIBLE = 1e-9;
 
@@ -105,6 +105,8 @@ export class EchoCanceller {
   private readonly frame: Float64Array;
   private readonly step: Float64Array;
   private readonly gains: Float64Array;
+  private readonly tailWeights: Float64Array;
+  private readonly refPower: Float64Array;
   private readonly outBlock: Int16Array;
 
   constructor(options: EchoCancellerOptions = {}) {
@@ -143,6 +145,8 @@ export class EchoCanceller {
     this.frame = new Float64Array(2 * n);
     this.step = new Float64Array(n + 1);
     this.gains = new Float64Array(this.partitions);
+    this.tailWeights = new Float64Array(this.partitions);
+    this.refPower = new Float64Array(n + 1);
     this.outBlock = new Int16Array(n);
   }
 
@@ -307,7 +311,10 @@ export class EchoCanceller {
     else if (decision.resetBackground) this.background.copyFrom(this.foreground);
     if (!decision.resetBackground) this.adapt(decision.step);
 
-    if (this.suppression) this.suppressor.process(ef, yf, this.out, !decision.doubleTalk);
+    if (this.suppression) {
+      this.referencePower();
+      this.suppressor.process(ef, yf, this.refPower, this.out, !decision.doubleTalk);
+    }
     else this.out.set(ef);
     let out2 = 0;
     for (let i = 0; i < n; i++) {
@@ -320,6 +327,21 @@ export class EchoCanceller {
       this.erleMic = 0.97 * this.erleMic + mic2;
       this.erleOut = 0.97 * this.erleOut + out2;
     }
+  }
+
+  /**
+   * refPower ← the reference power spectrum the echo in this block comes from: the delay line's powers weighted
+   * by where the filter puts the echo energy along the tail (a decaying guess while the filters are empty).
+   */
+  private referencePower(): void {
+    const w = this.tailWeights;
+    let total = this.foreground.partitionEnergies(w);
+    if (total === 0) total = this.background.partitionEnergies(w);
+    if (total === 0) {
+      for (let p = 0; p < this.partitions; p++) total += w[p] = 0.7 ** p;
+    }
+    for (let p = 0; p < this.partitions; p++) w[p] = w[p]! / total;
+    this.fdl.weightedPower(w, this.refPower);
   }
 
   private adapt(scale: number): void {
@@ -339,15 +361,27 @@ export class EchoCanceller {
     this.background.adapt(fdl, this.spec, step, gains, CONSTRAIN_PER_BLOCK);
   }
 
-  /** Moves the bulk delay in front of the filters to a new estimate, shifting their weights along. */
+  /**
+   * Moves the bulk delay in front of the filters to a new estimate. If the filter's main tap already sits at the
+   * new delay, the estimate was only refined (the first estimate, or a better peak): the weights are shifted so
+   * they keep modeling the same absolute lags. Otherwise the echo path itself moved (device buffering changed)
+   * and the response relative to the bulk delay is still right: the weights stay as they are.
+   */
   private followDelay(): void {
     const estimate = this.estimator.estimate;
     if (!estimate) return;
-    const target = Math.max(0, Math.round(((estimate.delayMs - MARGIN_MS) * RATE) / 1000));
-    if (Math.abs(target - this.offset) <= (HYSTERESIS_MS * RATE) / 1000) return;
-    const shift = target - this.offset;
-    this.foreground.shift(shift);
-    this.background.shift(shift);
+    const delay = Math.round((estimate.delayMs * RATE) / 1000);
+    const target = Math.max(0, delay - (MARGIN_MS * RATE) / 1000);
+    const tolerance = (HYSTERESIS_MS * RATE) / 1000;
+    if (Math.abs(target - this.offset) <= tolerance) return;
+    const peak = this.foreground.peakLag() ?? this.background.peakLag();
+    if (peak !== null && Math.abs(this.offset + peak - delay) <= tolerance) {
+      this.foreground.shift(target - this.offset);
+      this.background.shift(target - this.offset);
+    } else {
+      this.detector.pathChanged();
+      this.suppressor.pathChanged();
+    }
     this.offset = target;
     this.fdlNext = null;
   }

@@ -170,18 +170,29 @@ export class PartitionedFilter {
    * convergence a lot over plain NLMS, which spreads the step evenly over the whole tail. Weights average 1.
    */
   proportionateGains(alpha: number, out: Float64Array): void {
+    this.partitionEnergies(out);
     let total = 0;
     for (let p = 0; p < this.partitions; p++) {
-      const w = this.weights[p]!;
-      let e = 0;
-      for (let i = 0; i < w.length; i++) e += w[i]! * w[i]!;
-      out[p] = Math.sqrt(e);
+      out[p] = Math.sqrt(out[p]!);
       total += out[p]!;
     }
     const P = this.partitions;
     for (let p = 0; p < P; p++) {
       out[p] = total > 0 ? (1 - alpha) / 2 + ((1 + alpha) * P * out[p]!) / (2 * total) : 1;
     }
+  }
+
+  /** Σ|W_p|² per partition: where along the tail the modeled echo energy lies. Returns the total. */
+  partitionEnergies(out: Float64Array): number {
+    let total = 0;
+    for (let p = 0; p < this.partitions; p++) {
+      const w = this.weights[p]!;
+      let e = 0;
+      for (let i = 0; i < w.length; i++) e += w[i]! * w[i]!;
+      out[p] = e;
+      total += e;
+    }
+    return total;
   }
 
   copyFrom(other: PartitionedFilter): void {
@@ -207,13 +218,7 @@ export class PartitionedFilter {
     if (samples === 0) return;
     const n = this.blockSize;
     const total = n * this.partitions;
-    const h = new Float64Array(total);
-    for (let p = 0; p < this.partitions; p++) {
-      const w = this.scratch;
-      w.set(this.weights[p]!);
-      this.fft.inverse(w);
-      h.set(w.subarray(0, n), p * n);
-    }
+    const h = this.impulseResponse();
     for (let p = 0; p < this.partitions; p++) {
       const w = this.weights[p]!;
       w.fill(0);
@@ -223,6 +228,33 @@ export class PartitionedFilter {
       }
       this.fft.forward(w);
     }
+  }
+
+  /** Lag (samples) of the largest tap of the modeled impulse response, or null when the filter is empty. */
+  peakLag(): number | null {
+    const h = this.impulseResponse();
+    let best = -1;
+    let peak = 0;
+    for (let j = 0; j < h.length; j++) {
+      const v = Math.abs(h[j]!);
+      if (v > peak) {
+        peak = v;
+        best = j;
+      }
+    }
+    return best < 0 ? null : best;
+  }
+
+  private impulseResponse(): Float64Array {
+    const n = this.blockSize;
+    const h = new Float64Array(n * this.partitions);
+    for (let p = 0; p < this.partitions; p++) {
+      const w = this.scratch;
+      w.set(this.weights[p]!);
+      this.fft.inverse(w);
+      h.set(w.subarray(0, n), p * n);
+    }
+    return h;
   }
 
   private constrain(w: Float64Array): void {

@@ -10,6 +10,8 @@ export interface ResidualSuppressorOptions {
 }
 
 const BAND = 8;
+/** Over-subtraction of the reference-based residual estimate (lower than for the filter-based one: it is blurrier). */
+const REFERENCE_WEIGHT = Number(process.env.AEC_RW ?? 1);
 
 /**
  * Residual echo suppression: what the linear filter leaves (the tail beyond it, the speaker's nonlinearity,
@@ -40,6 +42,8 @@ export class ResidualSuppressor {
   private readonly smoothGain: Float64Array;
   private readonly leakNum: Float64Array;
   private readonly leakDen: Float64Array;
+  private readonly couplingNum: Float64Array;
+  private readonly couplingDen: Float64Array;
   private readonly tail: Float64Array;
   private blocks = 0;
 
@@ -74,14 +78,17 @@ export class ResidualSuppressor {
     const bands = Math.ceil(this.bins / BAND);
     this.leakNum = new Float64Array(bands);
     this.leakDen = new Float64Array(bands);
+    this.couplingNum = new Float64Array(bands);
+    this.couplingDen = new Float64Array(bands);
     this.tail = new Float64Array(n);
   }
 
   /**
    * Suppresses residual echo in `error` (one block) given the echo estimate `echo` for the same block, into `out`.
+   * `reference`: power spectrum (N + 1 bins) of the reference this block's echo comes from, delay and tail applied.
    * `learn`: the block is free of double talk, so the leak may be updated.
    */
-  process(error: Float64Array, echo: Float64Array, out: Float64Array, learn: boolean): void {
+  process(error: Float64Array, echo: Float64Array, reference: Float64Array, out: Float64Array, learn: boolean): void {
     const { n, bins } = this;
     this.analyse(error, echo);
     const pe = this.bufE;
@@ -92,17 +99,31 @@ export class ResidualSuppressor {
       const nz = this.noise[k]!;
       this.noise[k] = v < nz ? 0.7 * nz + 0.3 * v : nz * 1.005;
     }
-    if (learn) this.learnLeak(pe, py);
+    if (learn) this.learnLeak(pe, py, reference);
     this.blocks++;
 
+    // Bands the reference has hardly excited yet borrow the broadband coupling.
+    let cn = 0;
+    let cd = 0;
+    let maxDen = 0;
+    for (let b = 0; b < this.couplingNum.length; b++) {
+      cn += this.couplingNum[b]!;
+      cd += this.couplingDen[b]!;
+      maxDen = Math.max(maxDen, this.couplingDen[b]!);
+    }
+    const broadband = cd > 0 ? cn / cd : 0;
     const g = this.gain;
     for (let k = 0; k < bins; k++) {
       const b = (k / BAND) | 0;
       // Until the band has been measured, assume the filter removes nothing.
       const leak = this.leakDen[b]! > 0 ? this.leakNum[b]! / this.leakDen[b]! : 1;
+      const den = this.couplingDen[b]!;
+      const coupling = den > 0.05 * maxDen ? this.couplingNum[b]! / den : broadband;
       const r = Math.max(Math.min(leak, 1) * py[k]!, this.tailDecay * this.residual[k]!);
+      // From the reference alone: catches bins the filter has not learnt yet (at the start, after a path change).
+      const rr = REFERENCE_WEIGHT * coupling * reference[k]!;
       this.residual[k] = r;
-      const v = 1 - (this.over * r) / (pe[k]! + 1e-20);
+      const v = 1 - (this.over * r + rr) / (pe[k]! + 1e-20);
       g[k] = v > this.floor ? v : this.floor;
     }
     const sg = this.smoothGain;
@@ -124,6 +145,14 @@ export class ResidualSuppressor {
     this.fft.inverse(buf);
     for (let i = 0; i < n; i++) out[i] = buf[i]! + this.tail[i]!;
     this.tail.set(buf.subarray(n));
+  }
+
+  /** The echo path moved: forget the leak (suppress as if nothing were cancelled until it is measured again). */
+  pathChanged(): void {
+    this.leakNum.fill(0);
+    this.leakDen.fill(0);
+    this.couplingNum.fill(0);
+    this.couplingDen.fill(0);
   }
 
   reset(): void {
@@ -157,22 +186,37 @@ export class ResidualSuppressor {
     }
   }
 
-  private learnLeak(pe: Float64Array, py: Float64Array): void {
+  /**
+   * Per band: leak = residual / echo estimate, coupling = residual / reference power, as ratios of running sums.
+   * A block may raise the coupling at most 4× at once, so a near-end talker the detector missed does little.
+   */
+  private learnLeak(pe: Float64Array, py: Float64Array, reference: Float64Array): void {
     const bands = this.leakNum.length;
+    const a = 0.9;
     for (let b = 0; b < bands; b++) {
       let num = 0;
       let den = 0;
+      let ref = 0;
       let nz = 0;
       for (let k = b * BAND; k < Math.min(this.bins, (b + 1) * BAND); k++) {
         num += pe[k]!;
         den += py[k]!;
+        ref += reference[k]!;
         nz += this.noise[k]!;
       }
+      const residual = Math.max(num - nz, 0);
       // Learn only where the echo estimate clearly stands above the noise.
-      if (den < 4 * nz) continue;
-      const a = 0.9;
-      this.leakNum[b] = a * this.leakNum[b]! + (1 - a) * Math.max(num - nz, 0);
-      this.leakDen[b] = a * this.leakDen[b]! + (1 - a) * den;
+      if (den >= 4 * nz) {
+        this.leakNum[b] = a * this.leakNum[b]! + (1 - a) * residual;
+        this.leakDen[b] = a * this.leakDen[b]! + (1 - a) * den;
+      }
+      if (ref > 1e-12) {
+        const cn = this.couplingNum[b]!;
+        const cd = this.couplingDen[b]!;
+        const limit = cd > 0 ? (4 * cn * ref) / cd : Infinity;
+        this.couplingNum[b] = a * cn + (1 - a) * Math.min(residual, limit);
+        this.couplingDen[b] = a * cd + (1 - a) * ref;
+      }
     }
   }
 
