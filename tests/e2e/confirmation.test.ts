@@ -130,7 +130,8 @@ function expectConfirmFlow(run: Run, heard: string | null): void {
   const leftConfirm = events.find((e, i) => e.type === 'state' && e.value === 'think' && i > events.findIndex((x) => x.type === 'state' && x.value === 'confirm'))!.t;
   if (heard !== null) {
     expect(run.answerAtMs).toBeGreaterThan(confirmAt + run.promptMs);
-    expect(leftConfirm - confirmAt).toBeLessThan(run.promptMs + CONFIRM_TIMEOUT_MS - 300);
+    // settled by the answer (the audit below says by whom), however long a busy machine took to recognise it
+    expect(leftConfirm).toBeGreaterThan(run.answerAtMs);
     // what the yes/no recogniser heard (the request's own transcript came first)
     const finals = events.filter((e) => e.type === 'transcript' && e.final).map((e) => (e as { text: string }).text);
     expect(finals).toEqual(['install the dependencies', heard]);
