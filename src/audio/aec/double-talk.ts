@@ -39,6 +39,10 @@ const MIN_ERLE = 6;
 const DT_MARGIN = 6;
 /** Mic louder than the usual coupling from the reference by this much (dB) is double talk. */
 const COUPLING_MARGIN = 10;
+/** Blocks of echo the coupling is measured on before it may call double talk. */
+const COUPLING_SETTLE = 25;
+/** Blocks quieter than this share of the microphone's level over the last second are not judged by ERLE. */
+const QUIET_SHARE = 0.1;
 /** Background step scale during double talk. */
 const DT_STEP = 0.25;
 /** Per-block smoothing of the energies compared between the filters (≈ 40 ms) and for divergence (≈ 1 s). */
@@ -69,10 +73,11 @@ export class DoubleTalkDetector {
   private prevError = 0;
   /** Typical echo return loss enhancement of the foreground on echo-only blocks, dB (a running median). */
   private erle = 0;
-  private noise = 1e-10;
+  private noise = 0;
   private hangover = 0;
   /** Echo coupling: a running low quantile of mic / reference, dB (null until measured). */
   private coupling: number | null = null;
+  private couplingBlocks = 0;
 
   get erleDb(): number {
     return this.erle;
@@ -90,7 +95,8 @@ export class DoubleTalkDetector {
     this.longError = LONG * this.longError + (1 - LONG) * l.error;
     this.longBackground = LONG * this.longBackground + (1 - LONG) * l.backgroundError;
     // Noise floor of the mic: follows dips at once, rises ~3 dB/s.
-    this.noise = l.mic < this.noise ? l.mic + 1e-12 : this.noise * 1.012;
+    if (this.noise === 0 || l.mic < this.noise) this.noise = l.mic + 1e-12;
+    else this.noise *= 1.012;
 
     // Two blocks (32 ms) per decision: one block alone swings too much at syllable edges.
     const mic = l.mic + this.prevMic;
@@ -99,7 +105,9 @@ export class DoubleTalkDetector {
     this.prevError = l.error;
     const echoPresent = l.echo > 8 * this.noise && l.mic > 8 * this.noise;
     let doubleTalkNow = false;
-    if (echoPresent) {
+    // Quiet stretches of the echo (a syllable's tail, a soft word) are not judged: there the error is mostly the
+    // late reverberation beyond the filter and the noise, which do not fall with the echo, so the ERLE dips.
+    if (echoPresent && l.mic > QUIET_SHARE * this.longMic) {
       const erleNow = DB * Math.log((mic + 1e-15) / (error + 1e-15));
       doubleTalkNow = this.erle > MIN_ERLE && erleNow < this.erle - DT_MARGIN;
       if (!doubleTalkNow) this.erle += erleNow > this.erle ? 0.1 : -0.1;
@@ -107,11 +115,20 @@ export class DoubleTalkDetector {
       else this.erle -= 0.05;
     }
     // Before the filter can tell, the mic being far louder than the reference could make it is the sign.
-    if (l.reference > 0 && l.mic > 8 * this.noise) {
+    if (l.reference > 0 && l.mic > 4 * this.noise) {
       const ratio = DB * Math.log(l.mic / l.reference);
       if (this.coupling === null) this.coupling = ratio;
-      else if (ratio > this.coupling + COUPLING_MARGIN) doubleTalkNow = true;
-      else this.coupling += ratio > this.coupling ? 0.05 : -0.15;
+      if (this.couplingBlocks < COUPLING_SETTLE) {
+        // Settling: a fast symmetric search for the typical ratio before any block is judged by it.
+        this.coupling += ratio > this.coupling ? 1 : -1;
+        this.couplingBlocks++;
+      } else if (ratio > this.coupling + COUPLING_MARGIN) {
+        doubleTalkNow = true;
+        this.coupling += 0.02; // never locked out for good by a wrong low value
+      } else {
+        // Stochastic quantile tracking, down 3× faster than up → the 25th percentile.
+        this.coupling += ratio > this.coupling ? 0.05 : -0.15;
+      }
     }
     if (doubleTalkNow) this.hangover = HANGOVER;
     else if (this.hangover > 0) this.hangover--;
@@ -151,8 +168,9 @@ export class DoubleTalkDetector {
     this.longMic = this.longError = this.longBackground = 0;
     this.prevMic = this.prevError = 0;
     this.erle = 0;
-    this.noise = 1e-10;
+    this.noise = 0;
     this.hangover = 0;
     this.coupling = null;
+    this.couplingBlocks = 0;
   }
 }

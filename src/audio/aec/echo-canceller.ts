@@ -28,7 +28,6 @@ export interface EchoCancellerStats {
 }
 
 const RATE = 16_000;
-export const DEBUG: Record<string, number | boolean>[] = [];
 /** Reference history kept: a power of two (8.2 s) covering look-ahead of playback() plus delay and tail. */
 const RING = 1 << 17;
 /** The filter starts this long before the estimated delay, so the direct path never falls in front of it. */
@@ -40,7 +39,9 @@ const STEP = 1;
 /** IPNLMS α: −1 is plain NLMS, towards 1 ever more proportionate. */
 const PROPORTIONATE = 0;
 /** Partitions whose gradient constraint is applied per block (round robin). */
-const CONSTRAIN_PER_BLOCK = 4;
+const CONSTRAIN_PER_BLOCK = 2;
+/** Regularization of the step against the usual reference power (−20 dB): quiet reference adapts slowly. */
+const QUIET_REFERENCE = 1e-2;
 /** Reference chunk mean square counted as sound (−90 dBFS). */
 const AUDIBLE = 1e-9;
 
@@ -94,6 +95,8 @@ export class EchoCanceller {
   private fallback = false;
   private erleMic = 0;
   private erleOut = 0;
+  /** Slow average of the delay line's mean power while adapting. */
+  private usualReference = 0;
 
   private readonly d: Float64Array;
   private readonly yf: Float64Array;
@@ -234,7 +237,9 @@ export class EchoCanceller {
     this.offset = 0;
     this.fdlNext = null;
     this.active = false;
+    this.fallback = false;
     this.erleMic = this.erleOut = 0;
+    this.usualReference = 0;
     this.fdl.clear();
     this.foreground.clear();
     this.background.clear();
@@ -292,7 +297,6 @@ export class EchoCanceller {
       error: err2 / n,
       backgroundError: bg2 / n,
     });
-    if (process.env.AEC_DEBUG) DEBUG.push({ start, mic2, err2, bg2, echo2, offset: this.offset, ...decision, erle: this.detector.erleDb });
     if (decision.fallback !== this.fallback) {
       // Crossfade between the cleaned signal and the raw microphone over this block.
       for (let i = 0; i < n; i++) {
@@ -354,7 +358,10 @@ export class EchoCanceller {
     if (scale <= 0 || mean < AUDIBLE * 2 * this.n * this.partitions) return;
     this.background.proportionateGains(PROPORTIONATE, gains);
     fdl.weightedPower(gains, step);
-    const delta = 0.01 * mean + 1e-6;
+    // Relative to this reference and to the usual one: near-silent reference (a pause's edge, the reverberation
+    // after it) would otherwise get full steps and fit the noise, damaging the filter.
+    this.usualReference = this.usualReference === 0 ? mean : 0.995 * this.usualReference + 0.005 * mean;
+    const delta = 0.01 * mean + QUIET_REFERENCE * this.usualReference + 1e-6;
     const mu = STEP * scale;
     for (let k = 0; k < bins; k++) step[k] = mu / (step[k]! + delta);
     errorSpectrum(this.fft, this.eb, this.spec);

@@ -70,6 +70,7 @@ export class ReferenceSpectra {
     for (const s of this.slots) s.fill(0);
     for (const s of this.slotPower) s.fill(0);
     this.power.fill(0);
+    this.head = 0;
   }
 
   private write(p: number, frame: Float64Array): void {
@@ -201,6 +202,7 @@ export class PartitionedFilter {
 
   clear(): void {
     for (const w of this.weights) w.fill(0);
+    this.nextConstrained = 0;
   }
 
   /** Σ|W|² over all partitions (Parseval: 2N × the impulse response energy). */

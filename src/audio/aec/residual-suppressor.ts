@@ -3,15 +3,24 @@ import { RealFft } from './fft.js';
 export interface ResidualSuppressorOptions {
   /** Lowest gain, dB (how far residual echo is pushed down). */
   floorDb?: number;
-  /** Over-subtraction of the residual echo estimate. */
+  /** Over-subtraction of the residual echo estimate while only the assistant speaks. */
   overSuppression?: number;
+  /** The same during double talk: low, so the user's words are kept. */
+  doubleTalkOverSuppression?: number;
   /** Per-block energy decay of the residual echo after the echo estimate drops (reverberation beyond the filter). */
   tailDecay?: number;
 }
 
 const BAND = 8;
+/**
+ * Before anything is known of the room, the echo is assumed this many times as loud as the reference, a guess
+ * that fades by 10 dB every STARTUP_FADE_BLOCKS (about a second): the first words of the first reply in a new
+ * room are suppressed rather than heard as the user.
+ */
+const STARTUP_COUPLING = 3;
+const STARTUP_FADE_BLOCKS = 60;
 /** Over-subtraction of the reference-based residual estimate (lower than for the filter-based one: it is blurrier). */
-const REFERENCE_WEIGHT = Number(process.env.AEC_RW ?? 1);
+const REFERENCE_WEIGHT = 1;
 
 /**
  * Residual echo suppression: what the linear filter leaves (the tail beyond it, the speaker's nonlinearity,
@@ -28,6 +37,7 @@ export class ResidualSuppressor {
   private readonly bins: number;
   private readonly floor: number;
   private readonly over: number;
+  private readonly doubleTalkOver: number;
   private readonly tailDecay: number;
   private readonly window: Float64Array;
   private readonly taper: Float64Array;
@@ -45,7 +55,7 @@ export class ResidualSuppressor {
   private readonly couplingNum: Float64Array;
   private readonly couplingDen: Float64Array;
   private readonly tail: Float64Array;
-  private blocks = 0;
+  private audibleBlocks = 0;
 
   constructor(
     blockSize: number,
@@ -55,9 +65,11 @@ export class ResidualSuppressor {
     const n = blockSize;
     this.n = n;
     this.bins = n + 1;
-    this.floor = 10 ** ((options.floorDb ?? -30) / 20);
-    this.over = options.overSuppression ?? 2;
-    this.tailDecay = options.tailDecay ?? 0.6;
+    this.floor = 10 ** ((options.floorDb ?? -40) / 20);
+    this.over = options.overSuppression ?? 4;
+    this.doubleTalkOver = options.doubleTalkOverSuppression ?? 1;
+    // −0.7 dB per 16 ms block: slower than the reverberation of a lively room (RT60 0.8 s), so it stays covered.
+    this.tailDecay = options.tailDecay ?? 0.85;
     this.window = new Float64Array(2 * n);
     for (let i = 0; i < 2 * n; i++) this.window[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (2 * n));
     const taperLen = n >> 2;
@@ -86,7 +98,7 @@ export class ResidualSuppressor {
   /**
    * Suppresses residual echo in `error` (one block) given the echo estimate `echo` for the same block, into `out`.
    * `reference`: power spectrum (N + 1 bins) of the reference this block's echo comes from, delay and tail applied.
-   * `learn`: the block is free of double talk, so the leak may be updated.
+   * `learn`: the block is free of double talk, so the leak may be updated (and residual echo is removed harder).
    */
   process(error: Float64Array, echo: Float64Array, reference: Float64Array, out: Float64Array, learn: boolean): void {
     const { n, bins } = this;
@@ -100,7 +112,7 @@ export class ResidualSuppressor {
       this.noise[k] = v < nz ? 0.7 * nz + 0.3 * v : nz * 1.005;
     }
     if (learn) this.learnLeak(pe, py, reference);
-    this.blocks++;
+    this.audibleBlocks++;
 
     // Bands the reference has hardly excited yet borrow the broadband coupling.
     let cn = 0;
@@ -111,19 +123,21 @@ export class ResidualSuppressor {
       cd += this.couplingDen[b]!;
       maxDen = Math.max(maxDen, this.couplingDen[b]!);
     }
-    const broadband = cd > 0 ? cn / cd : 0;
+    const prior = STARTUP_COUPLING * 10 ** (-this.audibleBlocks / STARTUP_FADE_BLOCKS);
+    const broadband = Math.max(cd > 0 ? cn / cd : 0, prior);
     const g = this.gain;
+    const over = learn ? this.over : this.doubleTalkOver;
     for (let k = 0; k < bins; k++) {
       const b = (k / BAND) | 0;
       // Until the band has been measured, assume the filter removes nothing.
       const leak = this.leakDen[b]! > 0 ? this.leakNum[b]! / this.leakDen[b]! : 1;
       const den = this.couplingDen[b]!;
-      const coupling = den > 0.05 * maxDen ? this.couplingNum[b]! / den : broadband;
+      const coupling = Math.max(den > 0.05 * maxDen ? this.couplingNum[b]! / den : broadband, prior);
       const r = Math.max(Math.min(leak, 1) * py[k]!, this.tailDecay * this.residual[k]!);
       // From the reference alone: catches bins the filter has not learnt yet (at the start, after a path change).
       const rr = REFERENCE_WEIGHT * coupling * reference[k]!;
       this.residual[k] = r;
-      const v = 1 - (this.over * r + rr) / (pe[k]! + 1e-20);
+      const v = 1 - (over * r + rr) / (pe[k]! + 1e-20);
       g[k] = v > this.floor ? v : this.floor;
     }
     const sg = this.smoothGain;
@@ -161,29 +175,29 @@ export class ResidualSuppressor {
     this.residual.fill(0);
     this.noise.fill(1e-9);
     this.smoothGain.fill(1);
-    this.leakNum.fill(0);
-    this.leakDen.fill(0);
+    this.pathChanged();
     this.tail.fill(0);
-    this.blocks = 0;
+    this.audibleBlocks = 0;
   }
 
   /** Windowed spectra of the last 2N samples of error and echo; leaves their powers in bufE/bufY[0..N]. */
   private analyse(error: Float64Array, echo: Float64Array): void {
+    this.powerSpectrum(this.errHist, error, this.bufE);
+    this.powerSpectrum(this.echoHist, echo, this.bufY);
+  }
+
+  private powerSpectrum(hist: Float64Array, block: Float64Array, buf: Float64Array): void {
     const n = this.n;
-    for (const [hist, block, buf] of [
-      [this.errHist, error, this.bufE],
-      [this.echoHist, echo, this.bufY],
-    ] as const) {
-      hist.copyWithin(0, n);
-      hist.set(block, n);
-      for (let i = 0; i < 2 * n; i++) buf[i] = hist[i]! * this.window[i]!;
-      this.fft.forward(buf);
-      const dc = buf[0]! * buf[0]!;
-      const nyq = buf[1]! * buf[1]!;
-      for (let k = 1; k < n; k++) buf[k] = buf[2 * k]! * buf[2 * k]! + buf[2 * k + 1]! * buf[2 * k + 1]!;
-      buf[0] = dc;
-      buf[n] = nyq;
-    }
+    hist.copyWithin(0, n);
+    hist.set(block, n);
+    for (let i = 0; i < 2 * n; i++) buf[i] = hist[i]! * this.window[i]!;
+    this.fft.forward(buf);
+    const dc = buf[0]! * buf[0]!;
+    const nyq = buf[1]! * buf[1]!;
+    // In place: bin k's power goes to buf[k], after buf[2k], buf[2k+1] were read.
+    for (let k = 1; k < n; k++) buf[k] = buf[2 * k]! * buf[2 * k]! + buf[2 * k + 1]! * buf[2 * k + 1]!;
+    buf[0] = dc;
+    buf[n] = nyq;
   }
 
   /**
