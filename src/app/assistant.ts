@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createActor, type Snapshot } from 'xstate';
 import type { Agent } from '../agent/agent.js';
-import { EchoGate } from '../audio/echo-gate.js';
+import { CancellerGate, EchoGate } from '../audio/echo-gate.js';
 import type { AudioSink, AudioSource } from '../audio/frame.js';
 import { AudioHub } from '../audio/hub.js';
 import { EchoCancelledSource, type EchoCancelling } from '../audio/sources/echo-cancelled.js';
@@ -43,15 +43,6 @@ export interface AssistantParts {
   echoCanceller?: EchoCancelling;
 }
 
-/**
- * The self-speech gate trusts the echo canceller with what it measurably removes (its ERLE), less a
- * safety margin, up to a cap: while it is still converging (the first reply in a new room) the gate
- * stays strict, so the assistant never interrupts itself. The cap is low because the canceller does
- * not yet reach its targets in hard rooms (bench/RESULTS.md): more credit let residual echo through.
- */
-const MAX_CANCELLER_CREDIT_DB = 10;
-const CANCELLER_CREDIT_MARGIN_DB = 10;
-
 /** The assistant: the machine with real actors, on one microphone and one speaker. */
 export class Assistant {
   readonly hub: AudioHub;
@@ -71,11 +62,12 @@ export class Assistant {
     const canceller = parts.echoCanceller;
     const cleaned = canceller ? new EchoCancelledSource(parts.source, canceller) : undefined;
     this.hub = new AudioHub(cleaned ?? parts.source, { clock: parts.clock });
-    const echo = new EchoGate({
+    const levelGate = new EchoGate({
       echoGainDb: parts.echoPath ? config.conversation.echoGainDb : Number.NEGATIVE_INFINITY,
       marginDb: config.conversation.bargeInMarginDb,
-      ...(cleaned ? { creditDb: () => Math.min(MAX_CANCELLER_CREDIT_DB, cleaned.echoReductionDb - CANCELLER_CREDIT_MARGIN_DB) } : {}),
     });
+    // With the canceller, its cleaned microphone is trusted as soon as it has shown it removes the echo.
+    const echo = cleaned ? new CancellerGate(levelGate, cleaned) : levelGate;
     this.runtime = {
       hub: this.hub,
       speaker: new GatedSink(parts.sink),
@@ -101,7 +93,7 @@ export class Assistant {
     };
     parts.sink.onPlayed?.((samples, atMs) => {
       const streamMs = this.hub.streamMsAt(atMs);
-      echo.playedAt(samples, streamMs);
+      levelGate.playedAt(samples, streamMs);
       canceller?.playback(samples, streamMs);
     });
     const rt = this.runtime;

@@ -1,5 +1,5 @@
 import type { Agent } from '../agent/agent.js';
-import type { EchoGate } from '../audio/echo-gate.js';
+import type { SelfSpeechGate } from '../audio/echo-gate.js';
 import type { AudioFrame, AudioSink } from '../audio/frame.js';
 import type { AudioHub } from '../audio/hub.js';
 import type { VoiceActivityDetector } from '../audio/vad/index.js';
@@ -26,7 +26,7 @@ export interface Runtime {
   vad: VoiceActivityDetector;
   /** The barge-in detector's VAD (minimum speech = bargeInMinMs). */
   bargeInVad: VoiceActivityDetector;
-  echo: EchoGate;
+  echo: SelfSpeechGate;
   stt: SpeechToText;
   /** The recognizer for yes/no answers (the embedded grammar engine when available). */
   confirmStt: SpeechToText;

@@ -7,8 +7,6 @@ export interface EchoGateOptions {
   marginDb: number;
   /** Longest playback → capture delay to allow for. */
   maxDelayMs?: number;
-  /** How much of the echo an echo canceller removes right now (dB): the gate only ignores what is left. */
-  creditDb?: () => number;
 }
 
 /**
@@ -21,12 +19,10 @@ export class EchoGate {
   private readonly played = new Map<number, number>();
   private readonly ratio: number;
   private readonly maxDelaySlots: number;
-  private readonly creditDb: () => number;
 
   constructor(options: EchoGateOptions) {
     this.ratio = 10 ** ((options.echoGainDb + options.marginDb) / 10);
     this.maxDelaySlots = Math.ceil((options.maxDelayMs ?? 300) / FRAME_MS);
-    this.creditDb = options.creditDb ?? (() => 0);
   }
 
   /** Records audio that started playing at `atMs` (stream time). */
@@ -45,7 +41,7 @@ export class EchoGate {
     let echo = 0;
     for (let s = slot - this.maxDelaySlots; s <= slot; s++) echo = Math.max(echo, this.played.get(s) ?? 0);
     if (echo === 0) return true;
-    return meanSquare(samples, 0, samples.length) > echo * this.ratio * 10 ** (-Math.max(0, this.creditDb()) / 10);
+    return meanSquare(samples, 0, samples.length) > echo * this.ratio;
   }
 
   clear(): void {
@@ -63,4 +59,35 @@ function meanSquare(samples: Int16Array, from: number, to: number): number {
   let sum = 0;
   for (let i = from; i < end; i++) sum += samples[i]! * samples[i]!;
   return sum / (end - from);
+}
+
+/** Tells the user from the assistant's own voice, frame by frame on the stream timeline. */
+export interface SelfSpeechGate {
+  isUser(samples: Int16Array, atMs: number): boolean;
+}
+
+/**
+ * Echo reduction (dB) from which the echo-cancelled microphone is trusted as it is. Measured
+ * (bench/RESULTS.md, npm run bench:aec): once converged the canceller leaves about one VAD speech
+ * start per 10 minutes of its own speech, while the level gate would still drop a third of the
+ * user's interruptions (short ones like "stop" above all).
+ */
+export const CANCELLER_TRUSTED_FROM_DB = 20;
+
+/**
+ * Self-speech gating with kai's echo canceller: once it has shown it removes the echo
+ * (`trustFromDb` of held echo reduction), what is left on the microphone is the user, so the gate
+ * lets everything through; before that — the first moments of the first reply in a new room — the
+ * strict level gate decides.
+ */
+export class CancellerGate implements SelfSpeechGate {
+  constructor(
+    private readonly strict: SelfSpeechGate,
+    private readonly canceller: { readonly echoReductionDb: number },
+    private readonly trustFromDb = CANCELLER_TRUSTED_FROM_DB,
+  ) {}
+
+  isUser(samples: Int16Array, atMs: number): boolean {
+    return this.canceller.echoReductionDb >= this.trustFromDb || this.strict.isUser(samples, atMs);
+  }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { detectEchoCancellation, type ProgramRunner } from '../../src/audio/echo-cancel.js';
-import { EchoGate } from '../../src/audio/echo-gate.js';
+import { CancellerGate, CANCELLER_TRUSTED_FROM_DB, EchoGate } from '../../src/audio/echo-gate.js';
 
 const tone = (amplitude: number, n = 320) => Int16Array.from({ length: n }, (_, i) => Math.round(amplitude * Math.sin(i / 3)));
 
@@ -31,6 +31,24 @@ describe('EchoGate', () => {
     const g = new EchoGate({ echoGainDb: Number.NEGATIVE_INFINITY, marginDb: 6 });
     g.playedAt(tone(30_000, 16_000), 0);
     expect(g.isUser(tone(200), 500)).toBe(true);
+  });
+});
+
+describe('CancellerGate', () => {
+  it('leaves the verdict to the level gate until the canceller has shown its echo reduction, then trusts the cleaned microphone', () => {
+    const level = new EchoGate({ echoGainDb: -12, marginDb: 6, maxDelayMs: 300 });
+    level.playedAt(tone(10_000, 16_000), 1000);
+    const canceller = { echoReductionDb: 0 };
+    const gate = new CancellerGate(level, canceller);
+    const quietUser = tone(1000); // 20 dB under the playback: the level gate cannot tell it from the echo
+    expect(gate.isUser(quietUser, 1500)).toBe(false);
+    canceller.echoReductionDb = CANCELLER_TRUSTED_FROM_DB - 1;
+    expect(gate.isUser(quietUser, 1500)).toBe(false);
+    canceller.echoReductionDb = CANCELLER_TRUSTED_FROM_DB;
+    expect(gate.isUser(quietUser, 1500)).toBe(true);
+    // and loud sound was the user's all along
+    canceller.echoReductionDb = 0;
+    expect(gate.isUser(tone(10_000), 1500)).toBe(true);
   });
 });
 
