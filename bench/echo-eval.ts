@@ -10,8 +10,9 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EchoCanceller } from '../src/audio/aec/echo-canceller.js';
+import { RealFft } from '../src/audio/aec/fft.js';
 import { loadVoiceActivityDetector } from '../src/audio/detectors.js';
-import { EchoGate } from '../src/audio/echo-gate.js';
+import { CancellerGate, EchoGate } from '../src/audio/echo-gate.js';
 import type { AudioFrame } from '../src/audio/frame.js';
 import { roomImpulseResponse } from '../src/audio/room.js';
 import { decodeWav, toPipeline } from '../src/audio/wav.js';
@@ -109,14 +110,7 @@ export function echoOf(played: Int16Array, room: Room): Float64Array {
   const { delay, taps } = roomImpulseResponse({ delayMs: room.delayMs, rt60Ms: room.rt60Ms, gainDb: room.gainDb, seed: room.seed });
   const clip = room.clipAt * 32768;
   const driven = Float64Array.from(played, (s) => clip * Math.tanh(s / clip));
-  const out = new Float64Array(played.length);
-  // The tail's long taps dominate the cost: convolve in blocks with the FFT-free direct form, skipping silence.
-  for (let i = 0; i < driven.length; i++) {
-    const x = driven[i]!;
-    if (x === 0) continue;
-    const end = Math.min(taps.length, out.length - i - delay);
-    for (let k = 0; k < end; k++) out[i + delay + k]! += x * taps[k]!;
-  }
+  const out = convolve(driven, taps, delay, played.length);
   const random = prng(room.seed * 7919);
   const noise = 32768 * 10 ** (room.noiseDbfs / 20) * Math.sqrt(3);
   let pink = 0;
@@ -127,8 +121,38 @@ export function echoOf(played: Int16Array, room: Room): Float64Array {
   return out;
 }
 
+/** x convolved with h, delayed by `delay` samples, the first `length` samples (FFT overlap-add). */
+function convolve(x: Float64Array, h: ArrayLike<number>, delay: number, length: number): Float64Array {
+  let size = 2;
+  while (size < 2 * h.length) size *= 2;
+  const hop = size - h.length + 1;
+  const fft = new RealFft(size);
+  const H = new Float64Array(size);
+  H.set(h);
+  fft.forward(H);
+  const out = new Float64Array(length);
+  const buf = new Float64Array(size);
+  for (let start = 0; start < x.length && start + delay < length; start += hop) {
+    buf.fill(0);
+    buf.set(x.subarray(start, Math.min(x.length, start + hop)));
+    fft.forward(buf);
+    buf[0] = buf[0]! * H[0]!;
+    buf[1] = buf[1]! * H[1]!;
+    for (let i = 2; i < size; i += 2) {
+      const re = buf[i]! * H[i]! - buf[i + 1]! * H[i + 1]!;
+      buf[i + 1] = buf[i]! * H[i + 1]! + buf[i + 1]! * H[i]!;
+      buf[i] = re;
+    }
+    fft.inverse(buf);
+    const end = Math.min(size, length - start - delay);
+    for (let i = 0; i < end; i++) out[start + delay + i]! += buf[i]!;
+  }
+  return out;
+}
+
 export interface EchoOnlyResult {
-  erleTrace: Float32Array;
+  /** The canceller's per-frame ERLE. */
+  trace: Pick<CancelResult, 'erleDb'>;
   played: Int16Array;
   erleDb: number;
   convergedMs: number | null;
@@ -138,7 +162,7 @@ export interface EchoOnlyResult {
 }
 
 /** Runs the canceller over a microphone signal with the played reference; returns the cleaned audio and its cost. */
-export function cancel(mic: Int16Array, played: Int16Array): { cleaned: Int16Array; cpuS: number; erleDb: Float32Array } {
+export function cancel(mic: Int16Array, played: Int16Array): CancelResult {
   const aec = new EchoCanceller({ blockSize: BLOCK });
   const cleaned = new Int16Array(mic.length);
   const erleDb = new Float32Array(Math.ceil(mic.length / FRAME));
@@ -154,41 +178,47 @@ export function cancel(mic: Int16Array, played: Int16Array): { cleaned: Int16Arr
   return { cleaned: shiftBack(cleaned, BLOCK), cpuS: (used.user + used.system) / 1e6, erleDb };
 }
 
+export interface CancelResult {
+  cleaned: Int16Array;
+  cpuS: number;
+  /** The canceller's ERLE (its stats) after each 20 ms frame. */
+  erleDb: Float32Array;
+}
+
 /**
  * Barge-ins the assistant itself would take: the VAD (minimum duration as configured) and the
- * self-speech gate, which trusts the canceller with the echo reduction it has shown (as
- * src/app/assistant.ts and src/app/actors/barge-in.ts do). `erleDb` per frame, or null without a canceller.
+ * self-speech gate, which with the canceller steps aside once the canceller has shown its echo
+ * reduction (as src/app/assistant.ts and src/app/actors/barge-in.ts do). `aec`: the canceller's
+ * per-frame ERLE, or null without a canceller.
  */
-export async function bargeIns(audio: Int16Array, played: Int16Array, erleDb: Float32Array | null, modelsDir: string): Promise<number[]> {
+export async function bargeIns(audio: Int16Array, played: Int16Array, aec: Pick<CancelResult, 'erleDb'> | null, modelsDir: string): Promise<number[]> {
   const settings = configSchema.parse({});
   const vad = await loadVoiceActivityDetector({ ...settings.vad, minSpeechMs: settings.conversation.bargeInMinMs }, modelsDir);
+  const strict = new EchoGate({ echoGainDb: settings.conversation.echoGainDb, marginDb: settings.conversation.bargeInMarginDb });
   let held = 0;
-  const gate = new EchoGate({
-    echoGainDb: settings.conversation.echoGainDb,
-    marginDb: settings.conversation.bargeInMarginDb,
-    ...(erleDb ? { creditDb: () => Math.min(10, held - 10) } : {}),
-  });
-  const verdicts: { startMs: number; endMs: number; user: boolean }[] = [];
+  const gate = aec ? new CancellerGate(strict, { get echoReductionDb() { return held; } }) : strict;
+  const judged: { startMs: number; endMs: number; user: boolean }[] = [];
   const found: number[] = [];
   let onset: number | null = null;
   for (let i = 0; i + FRAME <= audio.length; i += FRAME) {
+    const frame = i / FRAME;
     const startMs = (i * 1000) / RATE;
     const endMs = startMs + (FRAME * 1000) / RATE;
-    gate.playedAt(played.subarray(i, i + FRAME), startMs);
-    if (erleDb) held = Math.max(erleDb[i / FRAME]!, held - 2 * (FRAME / RATE));
+    strict.playedAt(played.subarray(i, i + FRAME), startMs);
+    if (aec) held = Math.max(aec.erleDb[frame]!, held - 2 * (FRAME / RATE));
     const samples = audio.subarray(i, i + FRAME);
-    verdicts.push({ startMs, endMs, user: gate.isUser(samples, startMs) });
-    while (verdicts[0]!.endMs < endMs - 1000) verdicts.shift();
+    judged.push({ startMs, endMs, user: gate.isUser(samples, startMs) });
+    while (judged[0]!.endMs < endMs - 1000) judged.shift();
     for (const event of await vad.process({ samples, sampleRate: RATE, timestampMs: startMs })) {
       if (event.type === 'speech_end') onset = null;
       else if (event.type === 'speech_start') onset = event.timestampMs;
     }
     const windowMs = endMs - settings.conversation.bargeInMinMs;
-    const recent = verdicts.filter((v) => v.endMs > windowMs);
+    const recent = judged.filter((v) => v.endMs > windowMs);
     if (onset !== null && recent.filter((v) => v.user).length / recent.length >= 0.6) {
+      // The assistant would stop here; the evaluation goes on, and the next barge-in needs a new speech start.
       found.push(Math.max(onset, recent.find((v) => v.user)!.startMs));
       onset = null;
-      vad.reset();
     }
   }
   return found;
@@ -203,8 +233,13 @@ function shiftBack(samples: Int16Array, by: number): Int16Array {
 /** Echo-only audio through the canceller: ERLE after the first second, and when it converged. */
 export function echoOnly(room: Room, seconds: number, random: () => number): EchoOnlyResult {
   const played = assistantSpeech(seconds, random);
-  const mic = toInt16(echoOf(played, room));
-  const { cleaned, cpuS, erleDb: erleTrace } = cancel(mic, played);
+  return measureEchoOnly(toInt16(echoOf(played, room)), played, room);
+}
+
+/** The canceller on echo-only microphone audio `mic` of `played` in `room`. */
+export function measureEchoOnly(mic: Int16Array, played: Int16Array, room: Room): EchoOnlyResult {
+  const seconds = mic.length / RATE;
+  const { cleaned, cpuS, erleDb } = cancel(mic, played);
   const windows = windowErle(mic, cleaned, echoPresent(played, room));
   const after = windows.filter((w) => w.startMs >= 1000);
   const micEnergy = after.reduce((n, w) => n + w.mic, 0);
@@ -212,7 +247,7 @@ export function echoOnly(room: Room, seconds: number, random: () => number): Ech
   // Converged: the start of the first 1.5 s (three 0.5 s windows with echo in them) all at least 20 dB down.
   const convergedAt = windows.findIndex((_, i) => i + 3 <= windows.length && windows.slice(i, i + 3).every((w) => w.erleDb >= 20));
   const convergedMs = convergedAt >= 0 ? windows[convergedAt]!.startMs : null;
-  return { erleDb: 10 * Math.log10(micEnergy / Math.max(outEnergy, 1e-9)), convergedMs, cpuPerAudioS: cpuS / seconds, cleaned, mic, played, erleTrace };
+  return { erleDb: 10 * Math.log10(micEnergy / Math.max(outEnergy, 1e-9)), convergedMs, cpuPerAudioS: cpuS / seconds, cleaned, mic, played, trace: { erleDb } };
 }
 
 /** Which 10 ms slots of the microphone hold audible echo (the played signal, delayed, above the noise). */
@@ -247,6 +282,9 @@ export interface DoubleTalkCase {
   played: Int16Array;
   /** The user's command alone, with silence around it (what the recognizer should hear). */
   nearAlone: Int16Array;
+  /** The user's command as it reaches the microphone (on the microphone's timeline). */
+  nearTrack: Float64Array;
+  room: Room;
   command: string;
   onsetMs: number;
   nearMs: number;
@@ -265,11 +303,24 @@ export function doubleTalk(room: Room, random: () => number): DoubleTalkCase {
   const echoPower = meanSquare(echo, onset, onset + near.length);
   const nearPower = meanSquare(near, 0, near.length);
   const scale = Math.sqrt(echoPower / nearPower / 10 ** (esr / 10));
-  const mic = Float64Array.from(echo);
-  for (let i = 0; i < near.length && onset + i < mic.length; i++) mic[onset + i]! += near[i]! * scale;
+  const nearTrack = new Float64Array(echo.length);
+  for (let i = 0; i < near.length && onset + i < nearTrack.length; i++) nearTrack[onset + i] = near[i]! * scale;
+  const mic = echo.map((e, i) => e + nearTrack[i]!);
   const nearAlone = new Int16Array(near.length + RATE);
   for (let i = 0; i < near.length; i++) nearAlone[RATE / 2 + i] = Math.round(near[i]! * scale);
-  return { mic: toInt16(mic), played, nearAlone, command, onsetMs: (onset * 1000) / RATE, nearMs: (near.length * 1000) / RATE, echoToSpeechDb: esr };
+  return { mic: toInt16(mic), played, nearAlone, nearTrack, room, command, onsetMs: (onset * 1000) / RATE, nearMs: (near.length * 1000) / RATE, echoToSpeechDb: esr };
+}
+
+/**
+ * The same case as the assistant really lives it: it stops talking when it takes the barge-in at
+ * `atMs` (the reply fades out over 10 ms), so the echo ends there, reverberation and all.
+ */
+export function stoppedAt(c: DoubleTalkCase, atMs: number): { mic: Int16Array; played: Int16Array } {
+  const stop = Math.round((atMs / 1000) * RATE);
+  const fade = RATE / 100;
+  const played = Int16Array.from(c.played, (v, i) => (i < stop ? v : i < stop + fade ? Math.round((v * (stop + fade - i)) / fade) : 0));
+  const echo = echoOf(played, c.room);
+  return { mic: toInt16(echo.map((e, i) => e + c.nearTrack[i]!)), played };
 }
 
 /** Speech starts the VAD reports (minimum duration as configured for barge-in), in ms. */
@@ -324,7 +375,7 @@ function normalize(samples: Int16Array, rmsDbfs: number): Int16Array {
   return Int16Array.from(samples, (s) => Math.max(-32768, Math.min(32767, Math.round(s * scale))));
 }
 
-function toInt16(samples: Float64Array): Int16Array {
+export function toInt16(samples: Float64Array): Int16Array {
   return Int16Array.from(samples, (s) => Math.max(-32768, Math.min(32767, Math.round(s))));
 }
 
