@@ -7,7 +7,7 @@
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/paths.js';
-import { bargeIns, cancel, commandSegment, doubleTalk, echoOnly, interruptionHeard, prng, randomRoom, speechStarts, stoppedAt, transcribe } from './echo-eval.js';
+import { bargeIns, cancel, commandSegment, doubleTalk, echoOnly, interruptionHeard, prng, randomRoom, speechStarts, stoppedAt, transcribe, utteranceAfterBargeIn } from './echo-eval.js';
 import { configSchema } from '../src/config/index.js';
 import { median, writeSection } from './results.js';
 
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     const raw = await transcribe(commandSegment(c.mic, c));
     // As the assistant lives it: it stops talking at the barge-in (or talks on if it never took it).
     const lived = takenAt === undefined ? null : stoppedAt(c, takenAt);
-    const stopped = lived ? await transcribe(commandSegment(cancel(lived.mic, lived.played).cleaned, c)) : through;
+    const stopped = lived && takenAt !== undefined ? await transcribe(utteranceAfterBargeIn(cancel(lived.mic, lived.played).cleaned, c, takenAt)) : through;
     if (alone !== '') {
       knownAlone += 1;
       if (through === alone) sameThrough += 1;

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { VOICE_PRE_ROLL_MS } from '../src/app/actors/listener.js';
 import { EchoCanceller } from '../src/audio/aec/echo-canceller.js';
 import { RealFft } from '../src/audio/aec/fft.js';
 import { loadVoiceActivityDetector } from '../src/audio/detectors.js';
@@ -351,6 +352,15 @@ export async function transcribe(audio: Int16Array): Promise<string> {
   let text = '';
   for await (const event of stt.transcribe(frames(), new AbortController().signal)) if (event.type === 'final') text = event.text;
   return text;
+}
+
+/**
+ * What the assistant transcribes after taking the barge-in at `atMs` (the onset its VAD reported): from its
+ * pre-roll before that onset to a little after the command.
+ */
+export function utteranceAfterBargeIn(audio: Int16Array, c: DoubleTalkCase, atMs: number): Int16Array {
+  const from = Math.max(0, Math.round(((atMs - VOICE_PRE_ROLL_MS) / 1000) * RATE));
+  return audio.slice(from, Math.min(audio.length, Math.round(((c.onsetMs + c.nearMs + 300) / 1000) * RATE)));
 }
 
 /** The part of the microphone holding the user's command, with a little room around it. */

@@ -4,7 +4,7 @@
  * regression fails. The full figures are in bench/RESULTS.md (npm run bench:aec).
  */
 import { describe, expect, it } from 'vitest';
-import { bargeIns, cancel, commandSegment, doubleTalk, echoOnly, interruptionHeard, prng, randomRoom, speechStarts, stoppedAt, transcribe } from '../../bench/echo-eval.js';
+import { bargeIns, cancel, doubleTalk, echoOnly, interruptionHeard, prng, randomRoom, speechStarts, stoppedAt, transcribe, utteranceAfterBargeIn } from '../../bench/echo-eval.js';
 import { sharedModelsDir } from '../helpers/fixtures.js';
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -53,7 +53,7 @@ describe('the echo canceller on synthetic rooms', () => {
       if (alone === '') continue;
       recognisedAlone += 1;
       const lived = stoppedAt(c, takenAt);
-      if ((await transcribe(commandSegment(cancel(lived.mic, lived.played).cleaned, c))) === alone) recognisedLived += 1;
+      if ((await transcribe(utteranceAfterBargeIn(cancel(lived.mic, lived.played).cleaned, c, takenAt))) === alone) recognisedLived += 1;
     }
     console.log(`double talk: ${heard}/${cases} interruptions heard, ${taken} taken; ${recognisedLived}/${recognisedAlone} commands recognised as without echo`);
     expect(heard).toBeGreaterThanOrEqual(3);

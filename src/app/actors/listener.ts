@@ -9,6 +9,12 @@ import { reportFailure } from './report.js';
 
 /** Pre-roll for turns that start with no known onset (push-to-talk). */
 const PTT_PRE_ROLL_MS = 300;
+/**
+ * Pre-roll before the onset of a turn the voice started (barge-in, an answer in the follow-up window): a VAD
+ * hears the first syllable late, over the assistant's echo by some 250 ms (bench:aec), and a command that
+ * lost its first word is not recognised.
+ */
+export const VOICE_PRE_ROLL_MS = 300;
 
 /**
  * listen / followUp: the VAD marks speech start and end; in listen the utterance's audio streams to
@@ -60,9 +66,10 @@ export function listener(rt: Runtime) {
       })().catch(fail);
     }
 
+    const voiceFromMs = input.mode === 'voice' && input.fromMs !== undefined ? input.fromMs - VOICE_PRE_ROLL_MS : undefined;
     (async () => {
       rt.vad.reset();
-      const fromMs = input.fromMs ?? rt.hub.nowMs - PTT_PRE_ROLL_MS;
+      const fromMs = voiceFromMs ?? input.fromMs ?? rt.hub.nowMs - PTT_PRE_ROLL_MS;
       for await (const frame of rt.hub.frames(signal, { fromMs })) {
         if (input.watchOnly) {
           // only the VAD listens here: the next turn's listener takes the audio from the onset
@@ -71,7 +78,7 @@ export function listener(rt: Runtime) {
         for (const event of await rt.vad.process(frame)) {
           if (signal.aborted) return;
           if (event.type === 'speech_start') {
-            if (beforeSpeech) startUtterance(event.timestampMs);
+            if (beforeSpeech) startUtterance(Math.min(event.timestampMs, voiceFromMs ?? Number.POSITIVE_INFINITY));
             sendBack({ type: 'SPEECH_START', atMs: event.timestampMs });
           } else {
             metrics.set('speechEnd', event.timestampMs - rt.settings.vadPaddingMs);
