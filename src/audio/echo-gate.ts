@@ -14,7 +14,7 @@ export interface EchoGateOptions {
  * microphone frame counts as the user only if it is clearly louder than the loudest echo the
  * recent playback could have caused.
  */
-export class EchoGate {
+export class EchoGate implements SelfSpeechGate {
   /** Played energy per 10 ms slot, keyed by slot index on the stream timeline. */
   private readonly played = new Map<number, number>();
   private readonly ratio: number;
