@@ -123,7 +123,7 @@ export function echoOf(played: Int16Array, room: Room): Float64Array {
 }
 
 /** x convolved with h, delayed by `delay` samples, the first `length` samples (FFT overlap-add). */
-function convolve(x: Float64Array, h: ArrayLike<number>, delay: number, length: number): Float64Array {
+export function convolve(x: Float64Array, h: ArrayLike<number>, delay: number, length: number): Float64Array {
   let size = 2;
   while (size < 2 * h.length) size *= 2;
   const hop = size - h.length + 1;

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DelayEstimator } from '../../src/audio/aec/delay-estimator.js';
 import { EchoCanceller, type EchoCancellerOptions } from '../../src/audio/aec/echo-canceller.js';
 import { RealFft } from '../../src/audio/aec/fft.js';
+import { convolve } from '../../bench/echo-eval.js';
 import { readWav } from '../../src/audio/wav.js';
 import { phrase, synth } from '../helpers/fixtures.js';
 
@@ -36,35 +37,6 @@ function roomImpulse(rt60: number, drrDb: number, seed: number): Float64Array {
   const g = Math.sqrt(10 ** (-drrDb / 10) / energy);
   for (let i = start; i < h.length; i++) h[i] = h[i]! * g;
   return h;
-}
-
-/** FFT overlap-add convolution (the direct form would take minutes for 0.9 s responses). */
-function convolve(x: Float64Array, h: Float64Array): Float64Array {
-  let size = 1;
-  while (size < 2 * h.length) size *= 2;
-  const hop = size - h.length + 1;
-  const fft = new RealFft(size);
-  const H = new Float64Array(size);
-  H.set(h);
-  fft.forward(H);
-  const y = new Float64Array(x.length + h.length);
-  const buf = new Float64Array(size);
-  for (let s = 0; s < x.length; s += hop) {
-    buf.fill(0);
-    buf.set(x.subarray(s, Math.min(x.length, s + hop)));
-    fft.forward(buf);
-    buf[0] = buf[0]! * H[0]!;
-    buf[1] = buf[1]! * H[1]!;
-    for (let i = 2; i < size; i += 2) {
-      const a = buf[i]!;
-      const b = buf[i + 1]!;
-      buf[i] = a * H[i]! - b * H[i + 1]!;
-      buf[i + 1] = a * H[i + 1]! + b * H[i]!;
-    }
-    fft.inverse(buf);
-    for (let i = 0; i < size && s + i < y.length; i++) y[s + i] = y[s + i]! + buf[i]!;
-  }
-  return y;
 }
 
 function rms(x: ArrayLike<number>, from = 0, to = x.length): number {
@@ -127,10 +99,7 @@ function makeScene(far: Int16Array, room: Room, nearEnd?: { speech: Int16Array; 
   for (const v of x) peak = Math.max(peak, Math.abs(v));
   const c = (room.clip ?? 0.7) * peak;
   const played = x.map((v) => (v > c ? c : v < -c ? -c : v));
-  const wet = convolve(played, roomImpulse(room.rt60, room.drrDb ?? 0, room.seed ?? 1));
-  const d = Math.round((room.delayMs * RATE) / 1000);
-  const echo = new Float64Array(x.length);
-  for (let i = d; i < echo.length; i++) echo[i] = wet[i - d]!;
+  const echo = convolve(played, roomImpulse(room.rt60, room.drrDb ?? 0, room.seed ?? 1), Math.round((room.delayMs * RATE) / 1000), x.length);
   const gain = 10 ** ((room.echoDb ?? -26) / 20) / rms(echo);
   for (let i = 0; i < echo.length; i++) echo[i] = echo[i]! * gain;
   const near = new Float64Array(x.length);
