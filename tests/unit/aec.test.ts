@@ -355,7 +355,7 @@ describe('EchoCanceller', () => {
     for (let s = 0; s < mic.length; s += 480) out.set(aec.process(mic.subarray(s, s + 480), s / 16), s);
     expect(out.subarray(0, 256).every((v) => v === 0)).toBe(true);
     expect(differences(out.subarray(256), mic.subarray(0, mic.length - 256))).toBe(0);
-    expect(aec.stats).toEqual({ delayMs: null, erleDb: 0, doubleTalk: false, active: false });
+    expect(aec.stats).toEqual({ delayMs: null, erleDb: 0, doubleTalk: false, active: false, referenceLate: false });
   });
 
   it('goes back to passing the microphone through once the echo tail is over', () => {
@@ -393,7 +393,7 @@ describe('EchoCanceller', () => {
     const fresh = runScene(scene).raw;
     const { aec } = runScene(scene);
     aec.reset();
-    expect(aec.stats).toEqual({ delayMs: null, erleDb: 0, doubleTalk: false, active: false });
+    expect(aec.stats).toEqual({ delayMs: null, erleDb: 0, doubleTalk: false, active: false, referenceLate: false });
     // Same feeding as runScene's: 100 ms pieces of playback 200 ms ahead, 320-sample frames.
     const again = new Int16Array(scene.mic.length);
     let played = 0;
@@ -422,5 +422,32 @@ describe('EchoCanceller', () => {
     console.log(`AEC CPU: ${cpuPerSecond.toFixed(4)} s per audio second while cancelling, ${idle.toFixed(5)} passing through`);
     expect(cpuPerSecond).toBeLessThan(0.15);
     expect(idle).toBeLessThan(0.01);
+  });
+});
+
+describe('EchoCanceller late playback reports', () => {
+  it('says when the microphone heard playback before it was reported (its echo went through uncancelled)', () => {
+    const r = rng(5);
+    const far = Int16Array.from({ length: RATE * 2 }, () => Math.round((r() - 0.5) * 8000));
+    const mic = new Int16Array(far.length);
+    for (let i = 800; i < mic.length; i++) mic[i] = Math.round(far[i - 800]! * 0.3); // 50 ms to the microphone
+    const lateShare = (framesLate: number) => {
+      const aec = new EchoCanceller();
+      let late = 0;
+      let frames = 0;
+      for (let k = 0; k * 320 < far.length + framesLate * 320; k++) {
+        const reported = k - framesLate;
+        if (framesLate === 0 && k * 320 < far.length) aec.playback(far.subarray(k * 320, k * 320 + 320), k * 20);
+        if (k * 320 < mic.length) aec.process(mic.subarray(k * 320, k * 320 + 320), k * 20);
+        if (framesLate > 0 && reported >= 0 && reported * 320 < far.length) aec.playback(far.subarray(reported * 320, reported * 320 + 320), reported * 20);
+        if (k >= 25 && k * 320 < mic.length - 320) {
+          frames += 1;
+          if (aec.stats.referenceLate) late += 1;
+        }
+      }
+      return late / frames;
+    };
+    expect(lateShare(0)).toBe(0);
+    expect(lateShare(5)).toBeGreaterThan(0.9); // 100 ms late, past the 50 ms acoustic delay
   });
 });

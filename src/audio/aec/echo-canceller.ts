@@ -25,6 +25,8 @@ export interface EchoCancellerStats {
   doubleTalk: boolean;
   /** Reference audio is within reach of the filter: the canceller is working (else the mic passes through). */
   active: boolean;
+  /** Lately the microphone heard playback before it was reported: its echo went through uncancelled. */
+  referenceLate: boolean;
 }
 
 const RATE = 16_000;
@@ -42,6 +44,8 @@ const PROPORTIONATE = 0;
 const CONSTRAIN_PER_BLOCK = 2;
 /** Regularization of the step against the usual reference power (−20 dB): quiet reference adapts slowly. */
 const QUIET_REFERENCE = 1e-2;
+/** How long a late reference keeps the canceller from being trusted: 320 ms. */
+const LATE_HOLD_BLOCKS = 20;
 /** Reference chunk mean square counted as sound (−90 dBFS). */
 const AUDIBLE = 1e-9;
 
@@ -95,6 +99,8 @@ export class EchoCanceller {
   private fallback = false;
   private erleMic = 0;
   private erleOut = 0;
+  /** Blocks left during which the reference counts as late (see noteLateReference). */
+  private lateBlocks = 0;
   /** Slow average of the delay line's mean power while adapting. */
   private usualReference = 0;
 
@@ -156,7 +162,7 @@ export class EchoCanceller {
   get stats(): EchoCancellerStats {
     const estimate = this.estimator.estimate;
     const erleDb = this.erleOut > 0 ? 10 * Math.log10(this.erleMic / this.erleOut) : 0;
-    return { delayMs: estimate ? estimate.delayMs : null, erleDb, doubleTalk: this.active && this.detector.doubleTalk, active: this.active };
+    return { delayMs: estimate ? estimate.delayMs : null, erleDb, doubleTalk: this.active && this.detector.doubleTalk, active: this.active, referenceLate: this.lateBlocks > 0 };
   }
 
   /** What the speaker played: `samples` (16 kHz) whose first sample was heard at `atMs` on the microphone's timeline. Gaps = silence. */
@@ -240,6 +246,7 @@ export class EchoCanceller {
     this.fallback = false;
     this.erleMic = this.erleOut = 0;
     this.usualReference = 0;
+    this.lateBlocks = 0;
     this.fdl.clear();
     this.foreground.clear();
     this.background.clear();
@@ -258,6 +265,7 @@ export class EchoCanceller {
 
   private processBlock(mic: Int16Array, start: number, result: Int16Array): void {
     const n = this.n;
+    this.noteLateReference(start);
     if (!this.referenceAudible(start - this.maxDelay - (this.partitions + 1) * n, start + n)) {
       if (this.active) this.deactivate();
       result.set(mic);
@@ -456,6 +464,17 @@ export class EchoCanceller {
       if (this.chunkId[slot] === c && this.chunkEnergy[slot]! > AUDIBLE) return true;
     }
     return false;
+  }
+
+  /**
+   * Playback reported after the microphone heard it (a busy event loop, a late device callback) leaves that echo
+   * uncancelled. It shows as reference still sounding where it stops, short of what this block's echo needs.
+   */
+  private noteLateReference(start: number): void {
+    const until = this.writtenUntil;
+    const needed = start + this.n - this.offset;
+    if (until !== null && until < needed && until > needed - RING / 2 && this.referenceAudible(until - this.n, until)) this.lateBlocks = LATE_HOLD_BLOCKS;
+    else if (this.lateBlocks > 0) this.lateBlocks--;
   }
 
   /** The filters, the delay estimate and what the suppressor learnt are kept for the next reply (same room). */

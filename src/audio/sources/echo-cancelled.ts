@@ -7,7 +7,7 @@ export interface EchoCancelling {
   /** A microphone frame, cleaned of that audio's echo (same length and timestamp). */
   process(samples: Int16Array, timestampMs: number): Int16Array;
   /** How much echo it currently removes (measured while only the assistant speaks). */
-  readonly stats: { erleDb: number };
+  readonly stats: { erleDb: number; referenceLate?: boolean };
 }
 
 /** How fast the held echo reduction may fall (dB per second of audio). */
@@ -16,6 +16,8 @@ const CREDIT_RELEASE_DB_PER_S = 2;
 /** The microphone with the assistant's own voice taken out, before wake word, VAD and STT hear it. */
 export class EchoCancelledSource implements AudioSource {
   private held = 0;
+  /** The canceller is missing the reference for what it hears: its echo reduction does not hold right now. */
+  private referenceLate = false;
 
   constructor(
     private readonly source: AudioSource,
@@ -28,14 +30,16 @@ export class EchoCancelledSource implements AudioSource {
    * echo and stays in), which is exactly when the self-speech gate must keep trusting it.
    */
   get echoReductionDb(): number {
-    return this.held;
+    return this.referenceLate ? 0 : this.held;
   }
 
   async *frames(signal: AbortSignal): AsyncGenerator<AudioFrame, void, undefined> {
     for await (const frame of this.source.frames(signal)) {
       const samples = this.canceller.process(frame.samples, frame.timestampMs);
       const seconds = frame.samples.length / frame.sampleRate;
-      this.held = Math.max(this.canceller.stats.erleDb, this.held - CREDIT_RELEASE_DB_PER_S * seconds);
+      const stats = this.canceller.stats;
+      this.held = Math.max(stats.erleDb, this.held - CREDIT_RELEASE_DB_PER_S * seconds);
+      this.referenceLate = stats.referenceLate === true;
       yield { ...frame, samples };
     }
   }
