@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/clock.js';
+import { sleepOn, type Clock } from '../../src/clock.js';
 
 /** A clock that moves only when the test says so; timers fire in order as it passes them. */
 export class ManualClock implements Clock {
@@ -21,18 +21,7 @@ export class ManualClock implements Clock {
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise((resolve, reject) => {
-      const onAbort = (): void => {
-        this.clearTimeout(handle);
-        reject(signal?.reason);
-      };
-      const handle = this.setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    return sleepOn(this, ms, signal);
   }
 
   get pendingTimers(): number {
