@@ -66,8 +66,11 @@ async function main(): Promise<void> {
     const through = await transcribe(commandSegment(result.cleaned, c));
     const raw = await transcribe(commandSegment(c.mic, c));
     // As the assistant lives it: it stops talking at the barge-in (or talks on if it never took it).
-    const lived = takenAt === undefined ? null : stoppedAt(c, takenAt);
-    const stopped = lived && takenAt !== undefined ? await transcribe(utteranceAfterBargeIn(cancel(lived.mic, lived.played).cleaned, c, takenAt)) : through;
+    let stopped = through;
+    if (takenAt !== undefined) {
+      const lived = stoppedAt(c, takenAt);
+      stopped = await transcribe(utteranceAfterBargeIn(cancel(lived.mic, lived.played).cleaned, c, takenAt));
+    }
     if (alone !== '') {
       knownAlone += 1;
       if (through === alone) sameThrough += 1;

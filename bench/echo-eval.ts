@@ -234,12 +234,7 @@ function shiftBack(samples: Int16Array, by: number): Int16Array {
 /** Echo-only audio through the canceller: ERLE after the first second, and when it converged. */
 export function echoOnly(room: Room, seconds: number, random: () => number): EchoOnlyResult {
   const played = assistantSpeech(seconds, random);
-  return measureEchoOnly(toInt16(echoOf(played, room)), played, room);
-}
-
-/** The canceller on echo-only microphone audio `mic` of `played` in `room`. */
-export function measureEchoOnly(mic: Int16Array, played: Int16Array, room: Room): EchoOnlyResult {
-  const seconds = mic.length / RATE;
+  const mic = toInt16(echoOf(played, room));
   const { cleaned, cpuS, erleDb } = cancel(mic, played);
   const windows = windowErle(mic, cleaned, echoPresent(played, room));
   const after = windows.filter((w) => w.startMs >= 1000);
@@ -385,7 +380,7 @@ function normalize(samples: Int16Array, rmsDbfs: number): Int16Array {
   return Int16Array.from(samples, (s) => Math.max(-32768, Math.min(32767, Math.round(s * scale))));
 }
 
-export function toInt16(samples: Float64Array): Int16Array {
+function toInt16(samples: Float64Array): Int16Array {
   return Int16Array.from(samples, (s) => Math.max(-32768, Math.min(32767, Math.round(s))));
 }
 

@@ -55,8 +55,8 @@ const LONG = 0.985;
  *
  * Once the foreground cancels well, the error during echo alone stays near mic / ERLE. A near-end talker lifts
  * the error far above that while the echo estimate stays the same: that is double talk, and the background then
- * adapts ten times slower. The reference ERLE is a running upper quantile of the per-block ERLE, so undetected
- * double talk (its first block, or a quiet talker) barely drags it down. An echo path change looks like double
+ * adapts four times slower. The reference ERLE is a running median of the per-block ERLE, so undetected double
+ * talk (its first block, or a quiet talker) barely drags it down. An echo path change looks like double
  * talk at first, but the slowed background keeps learning, gets clearly better than the foreground, is copied,
  * and the error drops again — so the detector cannot lock itself out. Until the filter has converged somewhat,
  * nothing is called double talk (it would stop the convergence); the foreground/background comparison protects
@@ -78,10 +78,6 @@ export class DoubleTalkDetector {
   /** Echo coupling: a running low quantile of mic / reference, dB (null until measured). */
   private coupling: number | null = null;
   private couplingBlocks = 0;
-
-  get erleDb(): number {
-    return this.erle;
-  }
 
   get doubleTalk(): boolean {
     return this.hangover > 0;

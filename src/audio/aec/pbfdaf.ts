@@ -45,11 +45,6 @@ export class ReferenceSpectra {
     return e;
   }
 
-  /** |X_p(k)|² of the frame `p` blocks back (N + 1 bins). */
-  powerOf(p: number): Float64Array {
-    return this.slotPower[(this.head + p) % this.partitions]!;
-  }
-
   /** Spectrum of the frame `p` blocks back (0 = newest). */
   slot(p: number): Float64Array {
     return this.slots[(this.head + p) % this.partitions]!;
@@ -203,13 +198,6 @@ export class PartitionedFilter {
   clear(): void {
     for (const w of this.weights) w.fill(0);
     this.nextConstrained = 0;
-  }
-
-  /** Σ|W|² over all partitions (Parseval: 2N × the impulse response energy). */
-  energy(): number {
-    let e = 0;
-    for (const w of this.weights) for (let i = 0; i < w.length; i++) e += w[i]! * w[i]!;
-    return e;
   }
 
   /**

@@ -19,8 +19,6 @@ const BAND = 8;
  */
 const STARTUP_COUPLING = 3;
 const STARTUP_FADE_BLOCKS = 60;
-/** Over-subtraction of the reference-based residual estimate (lower than for the filter-based one: it is blurrier). */
-const REFERENCE_WEIGHT = 1;
 
 /**
  * Residual echo suppression: what the linear filter leaves (the tail beyond it, the speaker's nonlinearity,
@@ -135,7 +133,7 @@ export class ResidualSuppressor {
       const coupling = Math.max(den > 0.05 * maxDen ? this.couplingNum[b]! / den : broadband, prior);
       const r = Math.max(Math.min(leak, 1) * py[k]!, this.tailDecay * this.residual[k]!);
       // From the reference alone: catches bins the filter has not learnt yet (at the start, after a path change).
-      const rr = REFERENCE_WEIGHT * coupling * reference[k]!;
+      const rr = coupling * reference[k]!;
       this.residual[k] = r;
       const v = 1 - (over * r + rr) / (pe[k]! + 1e-20);
       g[k] = v > this.floor ? v : this.floor;
