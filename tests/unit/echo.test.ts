@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { detectEchoCancellation, type ProgramRunner } from '../../src/audio/echo-cancel.js';
 import { CancellerGate, CANCELLER_TRUSTED_FROM_DB, EchoGate } from '../../src/audio/echo-gate.js';
+import type { AudioFrame, AudioSource } from '../../src/audio/frame.js';
+import { EchoCancelledSource } from '../../src/audio/sources/echo-cancelled.js';
 
 const tone = (amplitude: number, n = 320) => Int16Array.from({ length: n }, (_, i) => Math.round(amplitude * Math.sin(i / 3)));
 
@@ -49,6 +51,37 @@ describe('CancellerGate', () => {
     // and loud sound was the user's all along
     canceller.echoReductionDb = 0;
     expect(gate.isUser(tone(10_000), 1500)).toBe(true);
+  });
+});
+
+describe('EchoCancelledSource', () => {
+  it('cleans each frame, holds the echo reduction shown, and drops it while the reference is late', async () => {
+    // one second of 20 ms frames; the canceller's figures per frame are scripted
+    const frames: AudioFrame[] = Array.from({ length: 50 }, (_, i) => ({ samples: tone(1000), sampleRate: 16_000, timestampMs: i * 20 }));
+    const source: AudioSource = {
+      async *frames() {
+        yield* frames;
+      },
+    };
+    const script = (i: number) => ({ erleDb: i < 10 ? 30 : 0, referenceLate: i >= 40 && i < 45 });
+    let i = 0;
+    const canceller = {
+      stats: script(0),
+      playback: () => {},
+      process: (samples: Int16Array) => {
+        canceller.stats = script(i++);
+        return samples.map((v) => v >> 1);
+      },
+    };
+    const cleaned = new EchoCancelledSource(source, canceller);
+    const seen: { samples: Int16Array; reductionDb: number }[] = [];
+    for await (const frame of cleaned.frames(new AbortController().signal)) seen.push({ samples: frame.samples, reductionDb: cleaned.echoReductionDb });
+    expect(seen[0]!.samples[3]).toBe(tone(1000)[3]! >> 1);
+    expect(seen[9]!.reductionDb).toBe(30);
+    // the measured figure fell to 0, the held one falls 2 dB per second of audio
+    expect(seen[39]!.reductionDb).toBeCloseTo(30 - 2 * 0.6, 6);
+    expect(seen[42]!.reductionDb).toBe(0);
+    expect(seen[49]!.reductionDb).toBeCloseTo(30 - 2 * 0.8, 6);
   });
 });
 

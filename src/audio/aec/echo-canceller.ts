@@ -468,12 +468,14 @@ export class EchoCanceller {
 
   /**
    * Playback reported after the microphone heard it (a busy event loop, a late device callback) leaves that echo
-   * uncancelled. It shows as reference still sounding where it stops, short of what this block's echo needs.
+   * uncancelled. It shows as reference still sounding where it stops, short of what this block's echo needs but
+   * within the filter's reach (reference that stopped longer ago than that has simply ended).
    */
   private noteLateReference(start: number): void {
     const until = this.writtenUntil;
     const needed = start + this.n - this.offset;
-    if (until !== null && until < needed && until > needed - RING / 2 && this.referenceAudible(until - this.n, until)) this.lateBlocks = LATE_HOLD_BLOCKS;
+    const reach = this.maxDelay + this.partitions * this.n;
+    if (until !== null && until < needed && until > needed - reach && this.referenceAudible(until - this.n, until)) this.lateBlocks = LATE_HOLD_BLOCKS;
     else if (this.lateBlocks > 0) this.lateBlocks--;
   }
 

@@ -27,7 +27,8 @@ export class EchoCancelledSource implements AudioSource {
   /**
    * The echo reduction the canceller has shown, held: it rises as the canceller converges and only
    * falls slowly. A user talking over the reply makes the measured figure drop (their voice is not
-   * echo and stays in), which is exactly when the self-speech gate must keep trusting it.
+   * echo and stays in), which is exactly when the self-speech gate must keep trusting it. It is 0
+   * while the canceller is missing the reference for what it hears (playback reported late).
    */
   get echoReductionDb(): number {
     return this.referenceLate ? 0 : this.held;
