@@ -62,7 +62,14 @@ export async function runSimulation(options: SimulationOptions): Promise<{ endMs
       if (assistant?.state !== 'idle' || presses.length > 0) lastBusyMs = streamMs;
       return streamMs < inputMs + MIN_TAIL_MS || (streamMs - lastBusyMs < MIN_TAIL_MS && streamMs < inputMs + MAX_TAIL_MS);
     },
-    ...(room ? { mix: (samples: Int16Array, timestampMs: number) => room.mix(samples, timestampMs) } : {}),
+    ...(room
+      ? {
+          mix: (samples: Int16Array, timestampMs: number) => {
+            sink.playDue();
+            return room.mix(samples, timestampMs);
+          },
+        }
+      : {}),
   });
   const sink = new PacedSink({
     clock,

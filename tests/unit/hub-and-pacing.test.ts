@@ -364,6 +364,24 @@ describe('PacedSink', () => {
     await sink.close();
   });
 
+  it('playDue() plays what is due at once, however late the tick (a simulated microphone captures after it)', async () => {
+    // A busy event loop: the clock moves on, the sink's tick never runs.
+    let now = 0;
+    const stalled = { now: () => now, setTimeout: () => ({}), clearTimeout: () => {}, sleep: () => new Promise<void>(() => {}) };
+    const played: { at: number; n: number }[] = [];
+    const sink = new PacedSink({ clock: stalled });
+    sink.onPlayed((samples, at) => played.push({ at, n: samples.length }));
+    void sink.write({ samples: ramp(1600), sampleRate: 16_000, timestampMs: 0 });
+    now = 30;
+    expect(played).toEqual([]);
+    sink.playDue();
+    expect(played).toEqual([{ at: 0, n: 480 }]);
+    now = 45;
+    sink.playDue();
+    expect(played).toEqual([{ at: 0, n: 480 }, { at: 30, n: 240 }]);
+    await sink.close();
+  });
+
   it('an underrun starts a new run: play times follow the clock, not the write order', async () => {
     const clock = scaledClock(20);
     const ats: number[] = [];

@@ -8,10 +8,12 @@ import type { AudioFrame } from '../../src/audio/frame.js';
 import { NullSink } from '../../src/audio/sinks/null.js';
 import { SpeakerSink, type SpeakerClass } from '../../src/audio/sinks/speaker.js';
 import { WavFileSink } from '../../src/audio/sinks/wav-file.js';
+import { ClockedSource } from '../../src/audio/sources/clocked.js';
 import { pcmFrames, readChunks, StreamSource, StreamStalledError } from '../../src/audio/sources/stdin.js';
 import { WavFileSource } from '../../src/audio/sources/wav-file.js';
 import { encodeWav, readWav } from '../../src/audio/wav.js';
 import { AudioFormatError } from '../../src/errors.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 let dir: string;
 beforeAll(() => {
@@ -114,6 +116,28 @@ describe('WavFileSource', () => {
     const text = join(dir, 'text.wav');
     writeFileSync(text, 'hello, not audio');
     await expect(collect(new WavFileSource(text).frames(new AbortController().signal))).rejects.toThrow(/not a WAV file/);
+  });
+});
+
+describe('ClockedSource', () => {
+  it('continues with silence right where a recording that ends mid-frame stops: no gap in the timestamps', async () => {
+    const clock = new ManualClock();
+    const recording = Int16Array.from({ length: 700 }, (_, i) => i + 1); // 2 frames of 320, then 60 samples
+    const source = new ClockedSource(recording, { clock, continueAfter: (ms) => ms < 100 });
+    const frames: AudioFrame[] = [];
+    const done = (async () => {
+      for await (const frame of source.frames(new AbortController().signal)) frames.push(frame);
+    })();
+    await clock.advance(200);
+    await done;
+    let expectedMs = 0;
+    for (const frame of frames) {
+      expect(frame.timestampMs).toBeCloseTo(expectedMs, 9);
+      expectedMs += (frame.samples.length * 1000) / 16_000;
+    }
+    expect(frames.map((f) => f.samples.length).slice(0, 4)).toEqual([320, 320, 60, 320]);
+    expect(Array.from(frames[2]!.samples)).toEqual(Array.from(recording.subarray(640)));
+    expect(expectedMs).toBeGreaterThanOrEqual(100);
   });
 });
 

@@ -100,6 +100,14 @@ export class PacedSink implements AudioSink {
     this.throwIfFailed();
   }
 
+  /**
+   * Plays now what is due, without waiting for the next tick: a simulated microphone captures after it, so
+   * the room has heard everything the speaker played by then, however late a busy event loop runs the tick.
+   */
+  playDue(): void {
+    this.advance();
+  }
+
   clear(): { playedMs: number } {
     this.advance();
     this.stop();

@@ -29,7 +29,8 @@ export class ClockedSource implements AudioSource {
     const size = this.options.frameSamples ?? 320;
     const silence = new Int16Array(size);
     const startMs = clock.now();
-    for (let offset = 0; !signal.aborted; offset += size) {
+    // Advanced by what each frame holds: a short last frame of the recording is followed without a gap.
+    for (let offset = 0; !signal.aborted; ) {
       const inRecording = offset < this.samples.length;
       const timestampMs = (offset * 1000) / PIPELINE_RATE;
       if (!inRecording && !continueAfter(timestampMs)) return;
@@ -44,6 +45,7 @@ export class ClockedSource implements AudioSource {
         }
       }
       this.options.onFrame?.(timestampMs + (samples.length * 1000) / PIPELINE_RATE);
+      offset += samples.length;
       yield { samples: this.options.mix ? this.options.mix(samples, timestampMs) : samples, sampleRate: PIPELINE_RATE, timestampMs };
     }
   }
