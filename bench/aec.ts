@@ -36,13 +36,14 @@ async function main(): Promise<void> {
     erle.push(result.erleDb);
     converged.push(result.convergedMs ?? Number.POSITIVE_INFINITY);
     cpu.push(result.cpuPerAudioS);
-    falseWith += (await speechStarts(result.cleaned, modelsDir)).length;
+    const starts = await speechStarts(result.cleaned, modelsDir);
+    falseWith += starts.length;
     falseWithout += (await speechStarts(result.mic, modelsDir)).length;
     falseGated += (await bargeIns(result.cleaned, result.played, result.trace, modelsDir)).length;
     falseGatedWithout += (await bargeIns(result.mic, result.played, null, modelsDir)).length;
     speechSeconds += SECONDS_PER_ROOM;
     console.log(
-      `room ${i + 1}: delay ${room.delayMs.toFixed(0)} ms, RT60 ${room.rt60Ms.toFixed(0)} ms, echo ${room.gainDb.toFixed(1)} dB → ERLE ${result.erleDb.toFixed(1)} dB, converged ${result.convergedMs ?? '—'} ms, CPU ${result.cpuPerAudioS.toFixed(4)} s/s`,
+      `room ${i + 1}: delay ${room.delayMs.toFixed(0)} ms, RT60 ${room.rt60Ms.toFixed(0)} ms, echo ${room.gainDb.toFixed(1)} dB → ERLE ${result.erleDb.toFixed(1)} dB, converged ${result.convergedMs ?? '—'} ms, CPU ${result.cpuPerAudioS.toFixed(4)} s/s, VAD speech starts ${starts.length === 0 ? 'none' : `at ${starts.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s`}`,
     );
   }
 

@@ -197,7 +197,7 @@ export async function bargeIns(audio: Int16Array, played: Int16Array, aec: Pick<
   const vad = await loadVoiceActivityDetector({ ...settings.vad, minSpeechMs: settings.conversation.bargeInMinMs }, modelsDir);
   const strict = new EchoGate({ echoGainDb: settings.conversation.echoGainDb, marginDb: settings.conversation.bargeInMarginDb });
   let held = 0;
-  const gate = aec ? new CancellerGate(strict, { get echoReductionDb() { return held; } }) : strict;
+  const gate = aec ? new CancellerGate(strict, { echoReductionAt: () => held }) : strict;
   const judged: { startMs: number; endMs: number; user: boolean }[] = [];
   const found: number[] = [];
   let onset: number | null = null;

@@ -83,11 +83,11 @@ export const CANCELLER_TRUSTED_FROM_DB = 20;
 export class CancellerGate implements SelfSpeechGate {
   constructor(
     private readonly strict: SelfSpeechGate,
-    private readonly canceller: { readonly echoReductionDb: number },
+    private readonly canceller: { echoReductionAt(atMs: number): number },
     private readonly trustFromDb = CANCELLER_TRUSTED_FROM_DB,
   ) {}
 
   isUser(samples: Int16Array, atMs: number): boolean {
-    return this.canceller.echoReductionDb >= this.trustFromDb || this.strict.isUser(samples, atMs);
+    return this.canceller.echoReductionAt(atMs) >= this.trustFromDb || this.strict.isUser(samples, atMs);
   }
 }

@@ -40,22 +40,22 @@ describe('CancellerGate', () => {
   it('leaves the verdict to the level gate until the canceller has shown its echo reduction, then trusts the cleaned microphone', () => {
     const level = new EchoGate({ echoGainDb: -12, marginDb: 6, maxDelayMs: 300 });
     level.playedAt(tone(10_000, 16_000), 1000);
-    const canceller = { echoReductionDb: 0 };
-    const gate = new CancellerGate(level, canceller);
+    let reductionDb = 0;
+    const gate = new CancellerGate(level, { echoReductionAt: () => reductionDb });
     const quietUser = tone(1000); // 20 dB under the playback: the level gate cannot tell it from the echo
     expect(gate.isUser(quietUser, 1500)).toBe(false);
-    canceller.echoReductionDb = CANCELLER_TRUSTED_FROM_DB - 1;
+    reductionDb = CANCELLER_TRUSTED_FROM_DB - 1;
     expect(gate.isUser(quietUser, 1500)).toBe(false);
-    canceller.echoReductionDb = CANCELLER_TRUSTED_FROM_DB;
+    reductionDb = CANCELLER_TRUSTED_FROM_DB;
     expect(gate.isUser(quietUser, 1500)).toBe(true);
     // and loud sound was the user's all along
-    canceller.echoReductionDb = 0;
+    reductionDb = 0;
     expect(gate.isUser(tone(10_000), 1500)).toBe(true);
   });
 });
 
 describe('EchoCancelledSource', () => {
-  it('cleans each frame, holds the echo reduction shown, and drops it while the reference is late', async () => {
+  it('cleans each frame, holds the echo reduction shown, drops it while the reference is late, and answers for past frames', async () => {
     // one second of 20 ms frames; the canceller's figures per frame are scripted
     const frames: AudioFrame[] = Array.from({ length: 50 }, (_, i) => ({ samples: tone(1000), sampleRate: 16_000, timestampMs: i * 20 }));
     const source: AudioSource = {
@@ -75,7 +75,10 @@ describe('EchoCancelledSource', () => {
     };
     const cleaned = new EchoCancelledSource(source, canceller);
     const seen: { samples: Int16Array; reductionDb: number }[] = [];
-    for await (const frame of cleaned.frames(new AbortController().signal)) seen.push({ samples: frame.samples, reductionDb: cleaned.echoReductionDb });
+    for await (const frame of cleaned.frames(new AbortController().signal)) seen.push({ samples: frame.samples, reductionDb: cleaned.echoReductionAt(frame.timestampMs) });
+    // A consumer running behind asks after all the frames were cleaned: each frame keeps its own figure.
+    expect(frames.map((f) => cleaned.echoReductionAt(f.timestampMs + 5))).toEqual(seen.map((s) => s.reductionDb));
+    expect(cleaned.echoReductionAt(-20)).toBe(0);
     expect(seen[0]!.samples[3]).toBe(tone(1000)[3]! >> 1);
     expect(seen[9]!.reductionDb).toBe(30);
     // the measured figure fell to 0, the held one falls 2 dB per second of audio

@@ -43,6 +43,11 @@ const COUPLING_MARGIN = 10;
 const COUPLING_SETTLE = 25;
 /** Blocks quieter than this share of the microphone's level over the last second are not judged by ERLE. */
 const QUIET_SHARE = 0.1;
+/**
+ * Blocks (≈ 100 ms) the background must stay better before it is copied: a near-end talker's first blocks,
+ * before double talk is called, can make a background that adapted on them look better for a moment.
+ */
+const COPY_AFTER = 6;
 /** Background step scale during double talk. */
 const DT_STEP = 0.25;
 /** Per-block smoothing of the energies compared between the filters (≈ 40 ms) and for divergence (≈ 1 s). */
@@ -78,6 +83,8 @@ export class DoubleTalkDetector {
   /** Echo coupling: a running low quantile of mic / reference, dB (null until measured). */
   private coupling: number | null = null;
   private couplingBlocks = 0;
+  /** Consecutive blocks the background has done clearly better. */
+  private betterBlocks = 0;
 
   get doubleTalk(): boolean {
     return this.hangover > 0;
@@ -132,9 +139,12 @@ export class DoubleTalkDetector {
 
     const sf = this.smoothError;
     const sb = this.smoothBackground;
-    const copyToForeground = sb < sf * (doubleTalk ? 0.25 : 0.7) && this.smoothMic > 2 * this.noise;
+    const better = sb < sf * (doubleTalk ? 0.25 : 0.7) && this.smoothMic > 2 * this.noise;
+    this.betterBlocks = better ? this.betterBlocks + 1 : 0;
+    const copyToForeground = this.betterBlocks >= COPY_AFTER;
     const resetBackground = !copyToForeground && sb > 4 * sf && sb > this.smoothMic;
     if (copyToForeground) {
+      this.betterBlocks = 0;
       this.smoothError = sb;
       this.longError = Math.min(this.longError, this.longBackground);
     }
@@ -168,5 +178,6 @@ export class DoubleTalkDetector {
     this.hangover = 0;
     this.coupling = null;
     this.couplingBlocks = 0;
+    this.betterBlocks = 0;
   }
 }

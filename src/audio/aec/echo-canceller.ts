@@ -204,8 +204,9 @@ export class EchoCanceller {
   process(samples: Int16Array, timestampMs: number): Int16Array {
     const n = this.n;
     const index = Math.round((timestampMs * RATE) / 1000);
-    // Frames are contiguous unless the timestamps jump by more than a block (dropped audio): then re-anchor.
-    if (this.nextIndex === null || Math.abs(index - this.nextIndex) > n) {
+    // Frames are contiguous unless the timestamps jump (dropped audio): then re-anchor, or the echo would be
+    // cancelled against the wrong reference. A sample's slack allows for timestamps rounded to the millisecond.
+    if (this.nextIndex === null || Math.abs(index - this.nextIndex) > 1) {
       this.nextIndex = index;
       this.pendingStart = index - this.pendingFill;
     }
@@ -265,7 +266,7 @@ export class EchoCanceller {
 
   private processBlock(mic: Int16Array, start: number, result: Int16Array): void {
     const n = this.n;
-    this.noteLateReference(start);
+    const late = this.noteLateReference(start);
     if (!this.referenceAudible(start - this.maxDelay - (this.partitions + 1) * n, start + n)) {
       if (this.active) this.deactivate();
       result.set(mic);
@@ -321,7 +322,8 @@ export class EchoCanceller {
     if (decision.clearBackground) this.background.clear();
     if (decision.copyToForeground) this.foreground.copyFrom(this.background);
     else if (decision.resetBackground) this.background.copyFrom(this.foreground);
-    if (!decision.resetBackground) this.adapt(decision.step);
+    // Without its reference the block's error is echo the filter could not model: nothing to learn from.
+    if (!decision.resetBackground && !late) this.adapt(decision.step);
 
     if (this.suppression) {
       this.referencePower();
@@ -335,7 +337,7 @@ export class EchoCanceller {
       const s = Math.round(v * 32768);
       result[i] = s > 32767 ? 32767 : s < -32768 ? -32768 : s;
     }
-    if (echo2 > 1e-7 * n && !decision.doubleTalk) {
+    if (echo2 > 1e-7 * n && !decision.doubleTalk && !late) {
       this.erleMic = 0.97 * this.erleMic + mic2;
       this.erleOut = 0.97 * this.erleOut + out2;
     }
@@ -469,14 +471,17 @@ export class EchoCanceller {
   /**
    * Playback reported after the microphone heard it (a busy event loop, a late device callback) leaves that echo
    * uncancelled. It shows as reference still sounding where it stops, short of what this block's echo needs but
-   * within the filter's reach (reference that stopped longer ago than that has simply ended).
+   * within the filter's reach (reference that stopped longer ago than that has simply ended). True when this
+   * block's reference is missing.
    */
-  private noteLateReference(start: number): void {
+  private noteLateReference(start: number): boolean {
     const until = this.writtenUntil;
     const needed = start + this.n - this.offset;
     const reach = this.maxDelay + this.partitions * this.n;
-    if (until !== null && until < needed && until > needed - reach && this.referenceAudible(until - this.n, until)) this.lateBlocks = LATE_HOLD_BLOCKS;
+    const late = until !== null && until < needed && until > needed - reach && this.referenceAudible(until - this.n, until);
+    if (late) this.lateBlocks = LATE_HOLD_BLOCKS;
     else if (this.lateBlocks > 0) this.lateBlocks--;
+    return late;
   }
 
   /** The filters, the delay estimate and what the suppressor learnt are kept for the next reply (same room). */

@@ -12,12 +12,14 @@ export interface EchoCancelling {
 
 /** How fast the held echo reduction may fall (dB per second of audio). */
 const CREDIT_RELEASE_DB_PER_S = 2;
+/** How far back the echo reduction of past frames is kept: consumers of the cleaned audio may lag behind. */
+const HISTORY_MS = 10_000;
 
 /** The microphone with the assistant's own voice taken out, before wake word, VAD and STT hear it. */
 export class EchoCancelledSource implements AudioSource {
   private held = 0;
-  /** The canceller is missing the reference for what it hears: its echo reduction does not hold right now. */
-  private referenceLate = false;
+  /** Echo reduction per frame delivered, oldest first. */
+  private readonly history: { startMs: number; reductionDb: number }[] = [];
 
   constructor(
     private readonly source: AudioSource,
@@ -25,13 +27,18 @@ export class EchoCancelledSource implements AudioSource {
   ) {}
 
   /**
-   * The echo reduction the canceller has shown, held: it rises as the canceller converges and only
-   * falls slowly. A user talking over the reply makes the measured figure drop (their voice is not
-   * echo and stays in), which is exactly when the self-speech gate must keep trusting it. It is 0
-   * while the canceller is missing the reference for what it hears (playback reported late).
+   * The echo reduction the canceller had shown when it cleaned the frame holding `atMs` (stream time), held: it
+   * rises as the canceller converges and only falls slowly. A user talking over the reply makes the measured figure
+   * drop (their voice is not echo and stays in), which is exactly when the self-speech gate must keep trusting it.
+   * It is 0 while the canceller was missing the reference for what it heard (playback reported late), and 0 for
+   * audio it has not cleaned. Per frame, because the cleaned audio's consumers may run behind the canceller.
    */
-  get echoReductionDb(): number {
-    return this.referenceLate ? 0 : this.held;
+  echoReductionAt(atMs: number): number {
+    for (let i = this.history.length - 1; i >= 0; i--) {
+      const frame = this.history[i]!;
+      if (frame.startMs <= atMs) return frame.reductionDb;
+    }
+    return 0;
   }
 
   async *frames(signal: AbortSignal): AsyncGenerator<AudioFrame, void, undefined> {
@@ -40,7 +47,8 @@ export class EchoCancelledSource implements AudioSource {
       const seconds = frame.samples.length / frame.sampleRate;
       const stats = this.canceller.stats;
       this.held = Math.max(stats.erleDb, this.held - CREDIT_RELEASE_DB_PER_S * seconds);
-      this.referenceLate = stats.referenceLate === true;
+      this.history.push({ startMs: frame.timestampMs, reductionDb: stats.referenceLate === true ? 0 : this.held });
+      while (this.history.length > 1 && this.history[0]!.startMs < frame.timestampMs - HISTORY_MS) this.history.shift();
       yield { ...frame, samples };
     }
   }
