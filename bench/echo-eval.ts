@@ -16,6 +16,7 @@ import { loadVoiceActivityDetector } from '../src/audio/detectors.js';
 import { CancellerGate, EchoGate } from '../src/audio/echo-gate.js';
 import type { AudioFrame } from '../src/audio/frame.js';
 import { roomImpulseResponse } from '../src/audio/room.js';
+import { holdReduction } from '../src/audio/sources/echo-cancelled.js';
 import { decodeWav, toPipeline } from '../src/audio/wav.js';
 import { configSchema } from '../src/config/index.js';
 import { PocketsphinxSpeechToText } from '../src/speech/stt-pocketsphinx.js';
@@ -206,7 +207,7 @@ export async function bargeIns(audio: Int16Array, played: Int16Array, aec: Pick<
     const startMs = (i * 1000) / RATE;
     const endMs = startMs + (FRAME * 1000) / RATE;
     strict.playedAt(played.subarray(i, i + FRAME), startMs);
-    if (aec) held = Math.max(aec.erleDb[frame]!, held - 2 * (FRAME / RATE));
+    if (aec) held = holdReduction(held, aec.erleDb[frame]!, FRAME / RATE);
     const samples = audio.subarray(i, i + FRAME);
     judged.push({ startMs, endMs, user: gate.isUser(samples, startMs) });
     while (judged[0]!.endMs < endMs - 1000) judged.shift();

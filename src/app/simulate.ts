@@ -50,6 +50,14 @@ export async function runSimulation(options: SimulationOptions): Promise<{ endMs
   const out = options.outPath ? await TimelineWavWriter.open(options.outPath) : undefined;
 
   const room = options.room ? new EchoRoom(options.room) : undefined;
+  const sink = new PacedSink({
+    clock,
+    output: (frame, playedAtMs) => {
+      const streamMs = assistant?.hub.streamMsAt(playedAtMs) ?? 0;
+      room?.play(frame.samples, streamMs);
+      return out?.write(frame.samples, streamMs);
+    },
+  });
   const inputMs = (options.input.length * 1000) / 16_000;
   const presses = pttSchedule(options.ptt ?? []);
   let lastBusyMs = 0;
@@ -70,14 +78,6 @@ export async function runSimulation(options: SimulationOptions): Promise<{ endMs
           },
         }
       : {}),
-  });
-  const sink = new PacedSink({
-    clock,
-    output: (frame, playedAtMs) => {
-      const streamMs = assistant?.hub.streamMsAt(playedAtMs) ?? 0;
-      room?.play(frame.samples, streamMs);
-      return out?.write(frame.samples, streamMs);
-    },
   });
   // Without a room the microphone is the input file alone: it cannot hear the assistant.
   const echoPath = room !== undefined;

@@ -12,6 +12,11 @@ export interface EchoCancelling {
 
 /** How fast the held echo reduction may fall (dB per second of audio). */
 const CREDIT_RELEASE_DB_PER_S = 2;
+/** The echo reduction held after a frame of `seconds` in which the canceller measured `erleDb`. */
+export function holdReduction(heldDb: number, erleDb: number, seconds: number): number {
+  return Math.max(erleDb, heldDb - CREDIT_RELEASE_DB_PER_S * seconds);
+}
+
 /** How far back the echo reduction of past frames is kept: consumers of the cleaned audio may lag behind. */
 const HISTORY_MS = 10_000;
 
@@ -46,7 +51,7 @@ export class EchoCancelledSource implements AudioSource {
       const samples = this.canceller.process(frame.samples, frame.timestampMs);
       const seconds = frame.samples.length / frame.sampleRate;
       const stats = this.canceller.stats;
-      this.held = Math.max(stats.erleDb, this.held - CREDIT_RELEASE_DB_PER_S * seconds);
+      this.held = holdReduction(this.held, stats.erleDb, seconds);
       this.history.push({ startMs: frame.timestampMs, reductionDb: stats.referenceLate === true ? 0 : this.held });
       while (this.history.length > 1 && this.history[0]!.startMs < frame.timestampMs - HISTORY_MS) this.history.shift();
       yield { ...frame, samples };
