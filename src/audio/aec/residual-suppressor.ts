@@ -23,8 +23,8 @@ const STARTUP_FADE_BLOCKS = 60;
 /**
  * Residual echo suppression: what the linear filter leaves (the tail beyond it, the speaker's nonlinearity,
  * misadjustment) is estimated per bin as leak × |echo estimate|², the leak being learnt per band on blocks
- * without clear double talk, and removed by a Wiener-like gain with a floor. Where the error is much louder than that
- * estimate — the near-end talker — the gain stays near 1.
+ * without clear double talk, and removed by a Wiener-like gain with a floor. Where the error is much louder
+ * than that estimate — the near-end talker — the gain stays near 1.
  *
  * The gains come from a windowed 2N analysis of the error and the echo estimate, but are applied to the current
  * block as a minimum-phase FIR filter (made from the gains by the cepstrum, truncated to N taps) with overlap-add,
