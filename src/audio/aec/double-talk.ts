@@ -112,6 +112,8 @@ export class DoubleTalkDetector {
     this.prevMic = l.mic;
     this.prevError = l.error;
     const echoPresent = l.echo > 8 * this.noise && l.mic > 8 * this.noise;
+    /** Microphone over reference, dB (null without reference). */
+    const ratio = l.reference > 0 ? DB * Math.log(l.mic / l.reference) : null;
     let doubleTalkNow = false;
     let clearNow = false;
     // Quiet stretches of the echo (a syllable's tail, a soft word) are not judged: there the error is mostly the
@@ -122,15 +124,14 @@ export class DoubleTalkDetector {
       // The linear filter does a few dB worse on loud stretches of echo; a talker takes the error far higher. And
       // a talker adds to the echo: a microphone quieter than the reference usually makes it is a speaker
       // compressing a loud passage (an echo the linear filter cannot model), not the user.
-      const quieterThanUsual = this.coupling !== null && l.reference > 0 && DB * Math.log(l.mic / l.reference) < this.coupling;
+      const quieterThanUsual = ratio !== null && this.coupling !== null && ratio < this.coupling;
       clearNow = this.erle > MIN_ERLE && erleNow < this.erle - CLEAR_DT_MARGIN && !quieterThanUsual;
       if (!doubleTalkNow) this.erle += erleNow > this.erle ? 0.1 : -0.1;
       // Long "double talk" is more likely an echo path change: let the reference sink (3 dB/s).
       else this.erle -= 0.05;
     }
     // Before the filter can tell, the mic being far louder than the reference could make it is the sign.
-    if (l.reference > 0 && l.mic > 4 * this.noise) {
-      const ratio = DB * Math.log(l.mic / l.reference);
+    if (ratio !== null && l.mic > 4 * this.noise) {
       if (this.coupling === null) this.coupling = ratio;
       if (this.couplingBlocks < COUPLING_SETTLE) {
         // Settling: a fast symmetric search for the typical ratio before any block is judged by it.
