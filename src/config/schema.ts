@@ -85,7 +85,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       followUp: z.enum(['off', 'question', 'always']).default('question'),
       bargeIn: z.boolean().default(true),
-      bargeInMinMs: ms(2000).default(200),
+      bargeInMinMs: ms(2000).default(160),
       echoCancellation: z.enum(['auto', 'on', 'off']).default('auto'),
       aec: z.enum(['auto', 'on', 'off']).default('auto'),
       echoGainDb: z.number().min(-100).max(20).default(-12),

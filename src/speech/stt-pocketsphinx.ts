@@ -122,17 +122,52 @@ export function parseDecode(stdout: string, stderr: string): Decode {
 }
 
 const isFiller = (word: string): boolean => word.startsWith('<') || word.startsWith('[');
-const frames = (rows: BacktraceRow[], keep: (r: BacktraceRow) => boolean): number =>
-  rows.filter(keep).reduce((n, r) => n + r.end - r.start + 1, 0);
+
+/** Decoder frames: 10 ms apart, each 25.6 ms long (pocketsphinx's defaults). */
+const FRAME_SHIFT = PIPELINE_RATE / 100;
+const FRAME_LENGTH = Math.round(PIPELINE_RATE * 0.025625);
+/** Frames this far (dB) under the loudest one are not speech, whatever the phone loop makes of them. */
+const AUDIBLE_RANGE_DB = 30;
+
+/**
+ * Per decoder frame: is it within AUDIBLE_RANGE_DB of the utterance's loudest frame? Against the
+ * digital silence the words are padded with, a faint murmur before them (the residual of a
+ * cancelled echo, a breath) looks like a nasal to the phone loop, and counted as speech the command
+ * does not cover it rejected nearly every command (measured in tests/integration/embedded-engines).
+ */
+export function audibleFrames(samples: Int16Array): boolean[] {
+  const energies: number[] = [];
+  let loudest = 1;
+  for (let start = 0; start < samples.length; start += FRAME_SHIFT) {
+    let sum = 0;
+    const end = Math.min(start + FRAME_LENGTH, samples.length);
+    for (let i = start; i < end; i++) sum += samples[i]! * samples[i]!;
+    energies.push(sum);
+    loudest = Math.max(loudest, sum);
+  }
+  const floor = loudest * 10 ** (-AUDIBLE_RANGE_DB / 10);
+  return energies.map((e) => e >= floor);
+}
 
 /**
  * Accepts the grammar's hypothesis only when a free phone loop does not explain the audio much
  * better: the command must cover nearly all the speech, and score per frame close to the loop.
+ * `audible` (see audibleFrames) limits "speech" to frames loud enough to be part of the words.
  */
-export function verify(command: Decode, loop: Decode, limits: PocketsphinxRejection): { accept: boolean; coverage: number; scoreGap: number } {
+export function verify(
+  command: Decode,
+  loop: Decode,
+  limits: PocketsphinxRejection,
+  audible: boolean[],
+): { accept: boolean; coverage: number; scoreGap: number } {
+  const frames = (rows: BacktraceRow[], keep: (r: BacktraceRow) => boolean): number => {
+    let n = 0;
+    for (const r of rows.filter(keep)) for (let f = r.start; f <= r.end; f++) if (audible[f] !== false) n++;
+    return n;
+  };
   const speech = frames(loop.rows, (r) => r.word.startsWith(GARBAGE_PREFIX));
   const words = frames(command.rows, (r) => !isFiller(r.word));
-  const total = Math.max(1, frames(command.rows, () => true));
+  const total = Math.max(1, command.rows.reduce((n, r) => n + r.end - r.start + 1, 0));
   const ascr = (d: Decode): number => d.rows.reduce((s, r) => s + r.ascr, 0);
   const coverage = speech === 0 ? 0 : words / speech;
   const scoreGap = (ascr(loop) - ascr(command)) / total;
@@ -223,7 +258,7 @@ export class PocketsphinxSpeechToText implements SpeechToText {
       ]);
       if (command.status === 'rejected') throw command.reason;
       if (loop.status === 'rejected') throw loop.reason;
-      return verify(command.value, loop.value, this.limits).accept ? command.value.hypothesis : '';
+      return verify(command.value, loop.value, this.limits, audibleFrames(samples)).accept ? command.value.hypothesis : '';
     } finally {
       await rm(work, { recursive: true, force: true });
     }

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DelayEstimator } from '../../src/audio/aec/delay-estimator.js';
+import { DoubleTalkDetector, type BlockLevels } from '../../src/audio/aec/double-talk.js';
 import { EchoCanceller, type EchoCancellerOptions } from '../../src/audio/aec/echo-canceller.js';
 import { RealFft } from '../../src/audio/aec/fft.js';
 import { convolve } from '../../bench/echo-eval.js';
@@ -247,6 +248,79 @@ describe('RealFft', () => {
     expect(() => new RealFft(12)).toThrow(RangeError);
     expect(() => new RealFft(2)).toThrow(RangeError);
     expect(() => new RealFft(8).forward(new Float64Array(4))).toThrow(RangeError);
+  });
+});
+
+// ---- double-talk detector --------------------------------------------------------------------------------------
+
+describe('DoubleTalkDetector', () => {
+  const NOISE = 1e-7;
+  const REFERENCE = 1e-2;
+  /** The room makes the reference 10 dB quieter at the microphone. */
+  const ECHO = 1e-3;
+
+  /** A detector that has heard 20 s of echo cancelled by 25 dB, with a quiet block (a pause) now and then. */
+  function trained(): DoubleTalkDetector {
+    const detector = new DoubleTalkDetector();
+    for (let i = 0; i < 1200; i++) {
+      const pause = i % 20 === 0;
+      detector.update(
+        pause
+          ? { mic: NOISE, reference: 0, echo: 0, error: NOISE, backgroundError: NOISE }
+          : { mic: ECHO, reference: REFERENCE, echo: ECHO, error: ECHO / 316, backgroundError: ECHO / 316 },
+      );
+    }
+    // End on a pause: the noise floor is known exactly.
+    detector.update({ mic: NOISE, reference: 0, echo: 0, error: NOISE, backgroundError: NOISE });
+    return detector;
+  }
+
+  /** The decision on the second of two identical blocks (the detector judges block pairs). */
+  function judge(detector: DoubleTalkDetector, levels: BlockLevels) {
+    detector.update(levels);
+    return detector.update(levels);
+  }
+
+  it('calls a talker over the echo double talk, and clearly so', () => {
+    // The user 10 dB under the echo: the error rises far above the 25 dB the filter usually leaves.
+    const user = ECHO / 10;
+    const decision = judge(trained(), { mic: ECHO + user, reference: REFERENCE, echo: ECHO, error: user + ECHO / 316, backgroundError: user });
+    expect(decision).toMatchObject({ doubleTalk: true, nearEnd: true });
+  });
+
+  it('takes no noise for a talker where the reference is faint (a fade-in, the edge of a pause)', () => {
+    // The reference 40 dB down makes an echo at the noise floor; the microphone is a little noise above it.
+    const decision = judge(trained(), { mic: 15 * NOISE, reference: REFERENCE * 1e-4, echo: NOISE, error: 15 * NOISE, backgroundError: 15 * NOISE });
+    expect(decision).toMatchObject({ doubleTalk: false, nearEnd: false });
+  });
+
+  it('does not take a compressed loud passage (the speaker at its limit) for the user', () => {
+    // The microphone 7 dB quieter than this reference usually makes it, and only 8 dB cancelled: an echo the
+    // linear filter cannot model. The filters are spared it, but the suppressor stays strict.
+    const mic = ECHO / 5;
+    const decision = judge(trained(), { mic, reference: REFERENCE, echo: mic, error: mic / 6.3, backgroundError: mic / 6.3 });
+    expect(decision).toMatchObject({ doubleTalk: true, nearEnd: false });
+  });
+
+  it('keeps echo alone single talk', () => {
+    const decision = judge(trained(), { mic: ECHO, reference: REFERENCE, echo: ECHO, error: ECHO / 300, backgroundError: ECHO / 300 });
+    expect(decision).toMatchObject({ doubleTalk: false, nearEnd: false });
+  });
+
+  it('is not thrown by the first block of echo being its onset (the sound still on its way)', () => {
+    // Before the filter has converged, only the coupling can call double talk. A first block with just a sliver of
+    // echo in it (60 dB under the reference) must not set the usual coupling: all of the echo would then be "double
+    // talk" until the coupling crept back up, and the suppressor would spare it for seconds.
+    const detector = new DoubleTalkDetector();
+    const unconverged = { mic: ECHO, reference: REFERENCE, echo: 0, error: ECHO, backgroundError: ECHO };
+    const quiet = 1e-10; // a quiet room
+    const onset = REFERENCE * 1e-6;
+    detector.update({ mic: quiet, reference: 0, echo: 0, error: quiet, backgroundError: quiet });
+    detector.update({ mic: onset, reference: REFERENCE, echo: 0, error: onset, backgroundError: onset });
+    const decisions = Array.from({ length: 60 }, () => detector.update(unconverged));
+    expect(decisions.filter((d) => d.doubleTalk)).toEqual([]);
+    // …while a talker far over the echo is still caught by it.
+    expect(judge(detector, { ...unconverged, mic: 30 * ECHO, error: 30 * ECHO, backgroundError: 30 * ECHO })).toMatchObject({ doubleTalk: true });
   });
 });
 

@@ -15,7 +15,10 @@ export interface BlockLevels {
 }
 
 export interface FilterDecision {
+  /** Maybe double talk: the background adapts slowly and the block does not count toward the ERLE figure. */
   doubleTalk: boolean;
+  /** Clearly double talk: the suppressor spares the near-end talker (a false call lets residual echo through). */
+  nearEnd: boolean;
   /** Scale of the background step size, 0..1. */
   step: number;
   /** The background has done clearly better for a while: copy it into the foreground. */
@@ -35,9 +38,10 @@ const DB = 10 / Math.LN10;
 const HANGOVER = 12;
 /** Double talk is only called once the foreground removes at least this much, dB. */
 const MIN_ERLE = 6;
-/** Error this much above the expected residual (dB) is double talk. */
+/** Error this much above the expected residual (dB) is double talk; this much more is clearly so. */
 const DT_MARGIN = 6;
-/** Mic louder than the usual coupling from the reference by this much (dB) is double talk. */
+const CLEAR_DT_MARGIN = 10;
+/** Mic louder than the usual coupling from the reference (plus the noise) by this much (dB) is double talk. */
 const COUPLING_MARGIN = 10;
 /** Blocks of echo the coupling is measured on before it may call double talk. */
 const COUPLING_SETTLE = 25;
@@ -80,9 +84,11 @@ export class DoubleTalkDetector {
   private erle = 0;
   private noise = 0;
   private hangover = 0;
+  private clearHangover = 0;
   /** Echo coupling: a running low quantile of mic / reference, dB (null until measured). */
   private coupling: number | null = null;
-  private couplingBlocks = 0;
+  /** The ratios of the first blocks of echo, while the coupling is not yet known. */
+  private settling: number[] = [];
   /** Consecutive blocks the background has done clearly better. */
   private betterBlocks = 0;
 
@@ -107,26 +113,39 @@ export class DoubleTalkDetector {
     this.prevMic = l.mic;
     this.prevError = l.error;
     const echoPresent = l.echo > 8 * this.noise && l.mic > 8 * this.noise;
+    /** Microphone over reference, dB (null without reference). */
+    const ratio = l.reference > 0 ? DB * Math.log(l.mic / l.reference) : null;
     let doubleTalkNow = false;
+    let clearNow = false;
     // Quiet stretches of the echo (a syllable's tail, a soft word) are not judged: there the error is mostly the
     // late reverberation beyond the filter and the noise, which do not fall with the echo, so the ERLE dips.
     if (echoPresent && l.mic > QUIET_SHARE * this.longMic) {
       const erleNow = DB * Math.log((mic + 1e-15) / (error + 1e-15));
       doubleTalkNow = this.erle > MIN_ERLE && erleNow < this.erle - DT_MARGIN;
+      // The linear filter does a few dB worse on loud stretches of echo; a talker takes the error far higher. And
+      // a talker adds to the echo: a microphone quieter than the reference usually makes it is a speaker
+      // compressing a loud passage (an echo the linear filter cannot model), not the user.
+      const quieterThanUsual = ratio !== null && this.coupling !== null && ratio < this.coupling;
+      clearNow = this.erle > MIN_ERLE && erleNow < this.erle - CLEAR_DT_MARGIN && !quieterThanUsual;
       if (!doubleTalkNow) this.erle += erleNow > this.erle ? 0.1 : -0.1;
       // Long "double talk" is more likely an echo path change: let the reference sink (3 dB/s).
       else this.erle -= 0.05;
     }
     // Before the filter can tell, the mic being far louder than the reference could make it is the sign.
-    if (l.reference > 0 && l.mic > 4 * this.noise) {
-      const ratio = DB * Math.log(l.mic / l.reference);
-      if (this.coupling === null) this.coupling = ratio;
-      if (this.couplingBlocks < COUPLING_SETTLE) {
-        // Settling: a fast symmetric search for the typical ratio before any block is judged by it.
-        this.coupling += ratio > this.coupling ? 1 : -1;
-        this.couplingBlocks++;
-      } else if (ratio > this.coupling + COUPLING_MARGIN) {
-        doubleTalkNow = true;
+    if (ratio !== null && l.mic > 4 * this.noise) {
+      if (this.coupling === null) {
+        // Settling: the typical ratio is measured before any block is judged by it. A quantile, not a search from
+        // the first block: that one is often the echo's onset (the sound still on its way), tens of dB low, and a
+        // coupling that low would call all of the echo double talk.
+        this.settling.push(ratio);
+        if (this.settling.length === COUPLING_SETTLE) {
+          this.coupling = this.settling.sort((a, b) => a - b)[Math.floor(COUPLING_SETTLE / 4)]!;
+          this.settling = [];
+        }
+      } else if (l.mic > 10 ** (COUPLING_MARGIN / 10) * (l.reference * 10 ** (this.coupling / 10) + this.noise)) {
+        // Louder than the echo the reference could make plus the noise: where the reference is faint (a fade,
+        // a pause's edge) the noise alone is no sign of a talker.
+        doubleTalkNow = clearNow = true;
         this.coupling += 0.02; // never locked out for good by a wrong low value
       } else {
         // Stochastic quantile tracking, down 3× faster than up → the 25th percentile.
@@ -136,6 +155,9 @@ export class DoubleTalkDetector {
     if (doubleTalkNow) this.hangover = HANGOVER;
     else if (this.hangover > 0) this.hangover--;
     const doubleTalk = this.hangover > 0;
+    if (clearNow) this.clearHangover = HANGOVER;
+    else if (this.clearHangover > 0) this.clearHangover--;
+    const nearEnd = this.clearHangover > 0;
 
     const sf = this.smoothError;
     const sb = this.smoothBackground;
@@ -160,13 +182,13 @@ export class DoubleTalkDetector {
     const fallback = l.error > l.mic;
 
     const step = doubleTalk ? DT_STEP : 1;
-    return { doubleTalk, step, copyToForeground, resetBackground, fallback, resetForeground, clearBackground };
+    return { doubleTalk, nearEnd, step, copyToForeground, resetBackground, fallback, resetForeground, clearBackground };
   }
 
   /** The echo path moved (new bulk delay): what was learnt about the foreground's ERLE no longer holds. */
   pathChanged(): void {
     this.erle = 0;
-    this.hangover = 0;
+    this.hangover = this.clearHangover = 0;
   }
 
   reset(): void {
@@ -175,9 +197,9 @@ export class DoubleTalkDetector {
     this.prevMic = this.prevError = 0;
     this.erle = 0;
     this.noise = 0;
-    this.hangover = 0;
+    this.hangover = this.clearHangover = 0;
     this.coupling = null;
-    this.couplingBlocks = 0;
+    this.settling = [];
     this.betterBlocks = 0;
   }
 }

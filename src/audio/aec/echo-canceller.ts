@@ -327,7 +327,7 @@ export class EchoCanceller {
 
     if (this.suppression) {
       this.referencePower();
-      this.suppressor.process(ef, yf, this.refPower, this.out, !decision.doubleTalk);
+      this.suppressor.process(ef, yf, this.refPower, this.out, decision.nearEnd);
     }
     else this.out.set(ef);
     let out2 = 0;

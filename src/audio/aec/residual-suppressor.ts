@@ -5,7 +5,7 @@ export interface ResidualSuppressorOptions {
   floorDb?: number;
   /** Over-subtraction of the residual echo estimate while only the assistant speaks. */
   overSuppression?: number;
-  /** The same during double talk: low, so the user's words are kept. */
+  /** The same while the user clearly talks over it: low, so their words are kept. */
   doubleTalkOverSuppression?: number;
   /** Per-block energy decay of the residual echo after the echo estimate drops (reverberation beyond the filter). */
   tailDecay?: number;
@@ -23,8 +23,8 @@ const STARTUP_FADE_BLOCKS = 60;
 /**
  * Residual echo suppression: what the linear filter leaves (the tail beyond it, the speaker's nonlinearity,
  * misadjustment) is estimated per bin as leak × |echo estimate|², the leak being learnt per band on blocks
- * without double talk, and removed by a Wiener-like gain with a floor. Where the error is much louder than that
- * estimate — the near-end talker — the gain stays near 1.
+ * without clear double talk, and removed by a Wiener-like gain with a floor. Where the error is much louder
+ * than that estimate — the near-end talker — the gain stays near 1.
  *
  * The gains come from a windowed 2N analysis of the error and the echo estimate, but are applied to the current
  * block as a minimum-phase FIR filter (made from the gains by the cepstrum, truncated to N taps) with overlap-add,
@@ -96,9 +96,11 @@ export class ResidualSuppressor {
   /**
    * Suppresses residual echo in `error` (one block) given the echo estimate `echo` for the same block, into `out`.
    * `reference`: power spectrum (N + 1 bins) of the reference this block's echo comes from, delay and tail applied.
-   * `learn`: the block is free of double talk, so the leak may be updated (and residual echo is removed harder).
+   * `nearEnd`: the user clearly talks: nothing is learnt, and residual echo is removed gently, sparing their words.
+   * (Blocks the double-talk detector only suspects are learnt from: there the filter does worse on loud passages,
+   * and the leak must cover them.)
    */
-  process(error: Float64Array, echo: Float64Array, reference: Float64Array, out: Float64Array, learn: boolean): void {
+  process(error: Float64Array, echo: Float64Array, reference: Float64Array, out: Float64Array, nearEnd: boolean): void {
     const { n, bins } = this;
     this.analyse(error, echo);
     const pe = this.bufE;
@@ -109,7 +111,7 @@ export class ResidualSuppressor {
       const nz = this.noise[k]!;
       this.noise[k] = v < nz ? 0.7 * nz + 0.3 * v : nz * 1.005;
     }
-    if (learn) this.learnLeak(pe, py, reference);
+    if (!nearEnd) this.learnLeak(pe, py, reference);
     this.audibleBlocks++;
 
     // Bands the reference has hardly excited yet borrow the broadband coupling.
@@ -124,7 +126,7 @@ export class ResidualSuppressor {
     const prior = STARTUP_COUPLING * 10 ** (-this.audibleBlocks / STARTUP_FADE_BLOCKS);
     const broadband = Math.max(cd > 0 ? cn / cd : 0, prior);
     const g = this.gain;
-    const over = learn ? this.over : this.doubleTalkOver;
+    const over = nearEnd ? this.doubleTalkOver : this.over;
     for (let k = 0; k < bins; k++) {
       const b = (k / BAND) | 0;
       // Until the band has been measured, assume the filter removes nothing.
