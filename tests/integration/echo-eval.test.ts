@@ -57,8 +57,8 @@ describe('the echo canceller on synthetic rooms', () => {
     }
     console.log(`double talk: ${heard}/${cases} interruptions heard, ${taken} taken; ${recognisedLived}/${recognisedAlone} commands recognised as without echo`);
     expect(heard).toBeGreaterThanOrEqual(3);
-    expect(taken).toBeGreaterThanOrEqual(2);
-    expect(recognisedAlone).toBeGreaterThan(0);
-    expect(recognisedLived).toBeGreaterThanOrEqual(1);
+    expect(taken).toBeGreaterThanOrEqual(3);
+    expect(recognisedAlone).toBeGreaterThanOrEqual(3);
+    expect(recognisedLived).toBeGreaterThanOrEqual(recognisedAlone - 1);
   });
 });
