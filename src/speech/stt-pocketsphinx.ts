@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PIPELINE_RATE, type AudioFrame } from '../audio/frame.js';
+import { levelDbfs } from '../audio/level.js';
 import { encodeWav } from '../audio/wav.js';
 import { KaiError } from '../errors.js';
 import { ProviderError, type SpeechToText, type SttEvent } from './types.js';
@@ -128,6 +129,8 @@ const FRAME_SHIFT = PIPELINE_RATE / 100;
 const FRAME_LENGTH = Math.round(PIPELINE_RATE * 0.025625);
 /** Frames this far (dB) under the loudest one are not speech, whatever the phone loop makes of them. */
 const AUDIBLE_RANGE_DB = 30;
+/** What levelDbfs gives digital silence. */
+const SILENCE_DBFS = -100;
 
 /**
  * Per decoder frame: is it within AUDIBLE_RANGE_DB of the utterance's loudest frame? Against the
@@ -136,17 +139,10 @@ const AUDIBLE_RANGE_DB = 30;
  * does not cover it rejected nearly every command (measured in tests/integration/embedded-engines).
  */
 export function audibleFrames(samples: Int16Array): boolean[] {
-  const energies: number[] = [];
-  let loudest = 1;
-  for (let start = 0; start < samples.length; start += FRAME_SHIFT) {
-    let sum = 0;
-    const end = Math.min(start + FRAME_LENGTH, samples.length);
-    for (let i = start; i < end; i++) sum += samples[i]! * samples[i]!;
-    energies.push(sum);
-    loudest = Math.max(loudest, sum);
-  }
-  const floor = loudest * 10 ** (-AUDIBLE_RANGE_DB / 10);
-  return energies.map((e) => e >= floor);
+  const levels: number[] = [];
+  for (let start = 0; start < samples.length; start += FRAME_SHIFT) levels.push(levelDbfs(samples.subarray(start, start + FRAME_LENGTH)));
+  const floor = levels.reduce((a, b) => Math.max(a, b), SILENCE_DBFS) - AUDIBLE_RANGE_DB;
+  return levels.map((l) => l > SILENCE_DBFS && l >= floor);
 }
 
 /**
