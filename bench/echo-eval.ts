@@ -17,6 +17,7 @@ import { CancellerGate, EchoGate } from '../src/audio/echo-gate.js';
 import type { AudioFrame } from '../src/audio/frame.js';
 import { roomImpulseResponse } from '../src/audio/room.js';
 import { holdReduction } from '../src/audio/sources/echo-cancelled.js';
+import { USER_SHARE, UserVerdicts } from '../src/audio/user-verdicts.js';
 import { decodeWav, toPipeline } from '../src/audio/wav.js';
 import { configSchema } from '../src/config/index.js';
 import { PocketsphinxSpeechToText } from '../src/speech/stt-pocketsphinx.js';
@@ -199,7 +200,7 @@ export async function bargeIns(audio: Int16Array, played: Int16Array, aec: Pick<
   const strict = new EchoGate({ echoGainDb: settings.conversation.echoGainDb, marginDb: settings.conversation.bargeInMarginDb });
   let held = 0;
   const gate = aec ? new CancellerGate(strict, { echoReductionAt: () => held }) : strict;
-  const judged: { startMs: number; endMs: number; user: boolean }[] = [];
+  const verdicts = new UserVerdicts(1000);
   const found: number[] = [];
   let onset: number | null = null;
   for (let i = 0; i + FRAME <= audio.length; i += FRAME) {
@@ -209,17 +210,14 @@ export async function bargeIns(audio: Int16Array, played: Int16Array, aec: Pick<
     strict.playedAt(played.subarray(i, i + FRAME), startMs);
     if (aec) held = holdReduction(held, aec.erleDb[frame]!, FRAME / RATE);
     const samples = audio.subarray(i, i + FRAME);
-    judged.push({ startMs, endMs, user: gate.isUser(samples, startMs) });
-    while (judged[0]!.endMs < endMs - 1000) judged.shift();
+    verdicts.push(startMs, endMs, gate.isUser(samples, startMs));
     for (const event of await vad.process({ samples, sampleRate: RATE, timestampMs: startMs })) {
       if (event.type === 'speech_end') onset = null;
       else if (event.type === 'speech_start') onset = event.timestampMs;
     }
-    const windowMs = endMs - settings.conversation.bargeInMinMs;
-    const recent = judged.filter((v) => v.endMs > windowMs);
-    if (onset !== null && recent.filter((v) => v.user).length / recent.length >= 0.6) {
+    if (onset !== null && verdicts.userShare(endMs - settings.conversation.bargeInMinMs) >= USER_SHARE) {
       // The assistant would stop here; the evaluation goes on, and the next barge-in needs a new speech start.
-      found.push(Math.max(onset, recent.find((v) => v.user)!.startMs));
+      found.push(verdicts.userOnset(onset) ?? onset);
       onset = null;
     }
   }

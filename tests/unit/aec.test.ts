@@ -3,6 +3,7 @@ import { DelayEstimator } from '../../src/audio/aec/delay-estimator.js';
 import { DoubleTalkDetector, type BlockLevels } from '../../src/audio/aec/double-talk.js';
 import { EchoCanceller, type EchoCancellerOptions } from '../../src/audio/aec/echo-canceller.js';
 import { RealFft } from '../../src/audio/aec/fft.js';
+import { SpeakerSaturation } from '../../src/audio/aec/saturation.js';
 import { convolve } from '../../bench/echo-eval.js';
 import { roomImpulseResponse } from '../../src/audio/room.js';
 import { readWav } from '../../src/audio/wav.js';
@@ -81,6 +82,8 @@ interface Room {
   noiseDb?: number;
   /** The speaker clips at this fraction of the far-end peak. */
   clip?: number;
+  /** …or saturates softly: x / √(1 + (x/c)²) with c that fraction of the peak. */
+  soft?: boolean;
   seed?: number;
 }
 
@@ -100,7 +103,7 @@ function makeScene(far: Int16Array, room: Room, nearEnd?: { speech: Int16Array; 
   let peak = 0;
   for (const v of x) peak = Math.max(peak, Math.abs(v));
   const c = (room.clip ?? 0.7) * peak;
-  const played = x.map((v) => (v > c ? c : v < -c ? -c : v));
+  const played = x.map((v) => (room.soft ? v / Math.sqrt(1 + (v / c) ** 2) : v > c ? c : v < -c ? -c : v));
   const echo = convolve(played, roomImpulse(room.rt60, room.drrDb ?? 0, room.seed ?? 1), Math.round((room.delayMs * RATE) / 1000), x.length);
   const gain = 10 ** ((room.echoDb ?? -26) / 20) / rms(echo);
   for (let i = 0; i < echo.length; i++) echo[i] = echo[i]! * gain;
@@ -326,6 +329,51 @@ describe('DoubleTalkDetector', () => {
 
 // ---- delay estimator -------------------------------------------------------------------------------------------
 
+describe('SpeakerSaturation', () => {
+  /** Echo whose nonlinear part is `truth` × (the filter applied to x³), plus noise; returns the learnt coefficient. */
+  function learn(truth: number, blocks = 400): number {
+    const r = rng(3);
+    const saturation = new SpeakerSaturation();
+    const n = 256;
+    const linear = new Float64Array(n);
+    const cubed = new Float64Array(n);
+    const echo = new Float64Array(n);
+    const error = new Float64Array(n);
+    for (let b = 0; b < blocks; b++) {
+      for (let i = 0; i < n; i++) {
+        linear[i] = 0.3 * gaussian(r);
+        cubed[i] = linear[i]! ** 3 + 0.01 * gaussian(r);
+        echo[i] = linear[i]! + saturation.coefficient * cubed[i]!;
+        error[i] = linear[i]! + truth * cubed[i]! + 1e-3 * gaussian(r) - echo[i]!;
+      }
+      saturation.adapt(error, cubed, echo);
+    }
+    return saturation.coefficient;
+  }
+
+  it('learns how much the speaker compresses', () => {
+    expect(learn(-0.2)).toBeCloseTo(-0.2, 2);
+    expect(learn(-0.05)).toBeCloseTo(-0.05, 2);
+  });
+
+  it('stays where a speaker can be: no fold-back within full scale, no expansion beyond a little', () => {
+    expect(learn(-0.8)).toBeCloseTo(-1 / 3, 6);
+    expect(learn(0.5)).toBeCloseTo(0.1, 6);
+  });
+
+  it('shapes the reference as f(x) = x + a·x³', () => {
+    const saturation = new SpeakerSaturation();
+    const x = Float64Array.from([0.5, -1, 0.1]);
+    const shaped = new Float64Array(3);
+    const cubed = new Float64Array(3);
+    saturation.apply(x, shaped, cubed);
+    expect([...shaped]).toEqual([...x]);
+    expect([...cubed]).toEqual([0.125, -1, 0.1 ** 3]);
+    saturation.reset();
+    expect(saturation.coefficient).toBe(0);
+  });
+});
+
 describe('DelayEstimator', () => {
   /** Runs the estimator over a mic signal against `far`; returns the estimate at the end of each second. */
   function track(far: Float64Array, mic: Float64Array): (number | null)[] {
@@ -396,6 +444,24 @@ describe('EchoCanceller', () => {
     });
   }
 
+  it('models a speaker that saturates: its echo is cancelled clearly better than by the linear filter alone', () => {
+    // A light soft saturation, x / √(1 + (x/c)²) (−1.6 dB at the loudest peak), not the tanh of bench/echo-eval.ts:
+    // the model is a polynomial, a copy of neither. A quiet room, so the noise does not cap what can be measured.
+    const scene = makeScene(farSpeech, { delayMs: 80, rt60: 0.5, clip: 1.5, soft: true, noiseDb: -70, seed: 11 });
+    const modelled = median(erleWindows(scene, runScene(scene, { suppression: false }).out, 3));
+    const linear = median(erleWindows(scene, runScene(scene, { suppression: false, saturation: false }).out, 3));
+    console.log(`AEC saturating speaker: linear filter ${linear.toFixed(1)} dB, with the saturation model ${modelled.toFixed(1)} dB`);
+    expect(modelled).toBeGreaterThan(linear + 4);
+  });
+
+  it('does no harm on a speaker that hardly clips (the model does not drift into compression it cannot see)', () => {
+    const scene = makeScene(farSpeech, { delayMs: 80, rt60: 0.5, clip: 0.9, noiseDb: -70, seed: 11 });
+    const modelled = median(erleWindows(scene, runScene(scene, { suppression: false }).out, 3));
+    const linear = median(erleWindows(scene, runScene(scene, { suppression: false, saturation: false }).out, 3));
+    console.log(`AEC nearly linear speaker: linear filter ${linear.toFixed(1)} dB, with the saturation model ${modelled.toFixed(1)} dB`);
+    expect(modelled).toBeGreaterThan(linear - 1);
+  });
+
   it('keeps near-end speech during double talk and recovers afterwards', () => {
     const room = { delayMs: 80, rt60: 0.5, seed: 3 };
     const atSeconds = 6;
@@ -434,16 +500,21 @@ describe('EchoCanceller', () => {
     far.set(answer, next);
     const { delay, taps } = roomImpulseResponse({ delayMs: 60, rt60Ms: 400, gainDb: -12, seed: 7 });
     const echo = convolve(toFloat(far), Float64Array.from(taps), delay, far.length);
-    const run = (withCommand: boolean) => {
+    const run = (withCommand: boolean, options: EchoCancellerOptions = {}) => {
       const mic = Float64Array.from(echo);
       if (withCommand) for (let i = 0; i < command.length; i++) mic[onset + i]! += (0.5 * command[i]!) / 32768;
       const scene = { far, echo, near: new Float64Array(far.length), mic: toInt16(mic) };
-      return median(erleWindows(scene, runScene(scene, {}, { leadMs: 0 }).out, next / RATE + 0.2));
+      return median(erleWindows(scene, runScene(scene, options, { leadMs: 0 }).out, next / RATE + 0.2));
     };
+    // The filters themselves (no suppressor to cover for them) do about as well as without the barge-in.
+    const linear = run(true, { suppression: false });
+    const linearReference = run(false, { suppression: false });
     const after = run(true);
-    const reference = run(false);
-    console.log(`AEC the answer after a barge-in: ERLE ${after.toFixed(1)} dB (without the barge-in ${reference.toFixed(1)} dB)`);
-    expect(after).toBeGreaterThan(reference - 6);
+    console.log(
+      `AEC the answer after a barge-in: ERLE ${after.toFixed(1)} dB; linear filter ${linear.toFixed(1)} dB (without the barge-in ${linearReference.toFixed(1)} dB)`,
+    );
+    expect(linear).toBeGreaterThan(linearReference - 6);
+    expect(after).toBeGreaterThan(35);
   });
 
   it('passes the microphone through untouched (one block late) when nothing was played', () => {

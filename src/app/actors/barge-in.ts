@@ -1,10 +1,9 @@
 import { fromCallback } from 'xstate';
 import type { MachineEvent } from '../../states/events.js';
 import { streamNow, type Runtime } from '../runtime.js';
+import { USER_SHARE, UserVerdicts } from '../../audio/user-verdicts.js';
 import { reportFailure } from './report.js';
 
-/** Share of recent microphone frames that must be louder than the expected echo. */
-const USER_SHARE = 0.6;
 /** How far back the wake word's verdicts reach (the phrase itself). */
 const WAKE_WINDOW_MS = 1000;
 
@@ -19,12 +18,7 @@ export function bargeInDetector(rt: Runtime) {
     const { signal } = controller;
     if (!rt.settings.bargeIn) return () => controller.abort();
     const metrics = rt.turns.get(input.turn);
-    /** Per frame on the stream timeline: was it the user rather than the echo? */
-    const verdicts: { startMs: number; endMs: number; user: boolean }[] = [];
-    const userShare = (sinceMs: number) => {
-      const recent = verdicts.filter((v) => v.endMs > sinceMs);
-      return recent.length === 0 ? 0 : recent.filter((v) => v.user).length / recent.length;
-    };
+    const verdicts = new UserVerdicts(WAKE_WINDOW_MS);
 
     /** Speech the VAD found while the microphone was not yet clearly the user's: decided as it goes on. */
     let undecidedOnsetMs: number | null = null;
@@ -39,8 +33,7 @@ export function bargeInDetector(rt: Runtime) {
       rt.wake.reset();
       for await (const frame of rt.hub.frames(signal)) {
         const endMs = frame.timestampMs + (frame.samples.length * 1000) / frame.sampleRate;
-        verdicts.push({ startMs: frame.timestampMs, endMs, user: rt.echo.isUser(frame.samples, frame.timestampMs) });
-        while (verdicts.length > 0 && verdicts[0]!.endMs < endMs - WAKE_WINDOW_MS) verdicts.shift();
+        verdicts.push(frame.timestampMs, endMs, rt.echo.isUser(frame.samples, frame.timestampMs));
 
         for (const event of await rt.bargeInVad.process(frame)) {
           if (signal.aborted) return;
@@ -49,14 +42,12 @@ export function bargeInDetector(rt: Runtime) {
         }
         // Speech that is mostly louder than the echo could be is the user; otherwise it is its own voice.
         const windowMs = endMs - rt.settings.bargeInMinMs;
-        if (undecidedOnsetMs !== null && !signal.aborted && userShare(windowMs) >= USER_SHARE) {
-          // The VAD may have been hearing the echo before the user began: their words start with the louder frames.
-          const firstLoud = verdicts.find((v) => v.user && v.endMs > windowMs)!;
-          bargeIn(Math.max(undecidedOnsetMs, firstLoud.startMs));
+        if (undecidedOnsetMs !== null && !signal.aborted && verdicts.userShare(windowMs) >= USER_SHARE) {
+          bargeIn(verdicts.userOnset(undecidedOnsetMs) ?? undecidedOnsetMs);
           return;
         }
         const [hit] = await rt.wake.process(frame);
-        if (hit && !signal.aborted && userShare(endMs - WAKE_WINDOW_MS) >= USER_SHARE) {
+        if (hit && !signal.aborted && verdicts.userShare(endMs - WAKE_WINDOW_MS) >= USER_SHARE) {
           rt.cursor.lastWakeEndMs = hit.endMs;
           rt.cursor.lastWakeScore = hit.score;
           metrics.mark('bargeInOnset', hit.startMs);

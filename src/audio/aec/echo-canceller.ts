@@ -3,6 +3,7 @@ import { DoubleTalkDetector } from './double-talk.js';
 import { RealFft } from './fft.js';
 import { PartitionedFilter, ReferenceSpectra, errorSpectrum, overlapSaveOutput } from './pbfdaf.js';
 import { ResidualSuppressor } from './residual-suppressor.js';
+import { SpeakerSaturation } from './saturation.js';
 
 export interface EchoCancellerOptions {
   /** 16000 only. */
@@ -15,6 +16,8 @@ export interface EchoCancellerOptions {
   maxDelayMs?: number;
   /** Residual echo suppressor on (default true). */
   suppression?: boolean;
+  /** Model the loudspeaker's saturation in front of the linear filters (default true). */
+  saturation?: boolean;
 }
 
 export interface EchoCancellerStats {
@@ -53,7 +56,8 @@ const AUDIBLE = 1e-9;
  * Acoustic echo canceller for the assistant's own voice: the reference is what `playback()` was given, placed on
  * the microphone's timeline; `process()` removes its echo from the microphone.
  *
- * Pipeline per block of N samples: bulk delay (GCC-PHAT estimate) → two partitioned-block frequency-domain NLMS
+ * Pipeline per block of N samples: bulk delay (GCC-PHAT estimate) → the loudspeaker's saturation (an adaptive
+ * memoryless polynomial, see SpeakerSaturation) → two partitioned-block frequency-domain NLMS
  * filters (a background one that always adapts, a foreground one that produces the output and only takes the
  * background's weights when they proved better) → double-talk detection and divergence recovery → residual echo
  * suppressor. When no reference sound lies within max delay + tail of the microphone, the microphone passes
@@ -68,7 +72,10 @@ export class EchoCanceller {
   private readonly maxDelay: number;
   private readonly suppression: boolean;
   private readonly fft: RealFft;
+  /** Spectra of the shaped reference f(x) the filters work on, and of x³ (for the saturation's update). */
   private readonly fdl: ReferenceSpectra;
+  private readonly cubes: ReferenceSpectra;
+  private readonly saturation: SpeakerSaturation | null;
   private readonly foreground: PartitionedFilter;
   private readonly background: PartitionedFilter;
   private readonly estimator: DelayEstimator;
@@ -112,6 +119,9 @@ export class EchoCanceller {
   private readonly out: Float64Array;
   private readonly spec: Float64Array;
   private readonly frame: Float64Array;
+  private readonly shaped: Float64Array;
+  private readonly cubed: Float64Array;
+  private readonly y3: Float64Array;
   private readonly step: Float64Array;
   private readonly gains: Float64Array;
   private readonly tailWeights: Float64Array;
@@ -133,8 +143,10 @@ export class EchoCanceller {
     // The margin in front of the delay and the offset's hysteresis are modeled too.
     this.partitions = Math.ceil(((tailMs + MARGIN_MS + HYSTERESIS_MS) * RATE) / 1000 / n);
     this.suppression = options.suppression ?? true;
+    this.saturation = (options.saturation ?? true) ? new SpeakerSaturation() : null;
     this.fft = new RealFft(2 * n);
     this.fdl = new ReferenceSpectra(this.partitions, n, this.fft);
+    this.cubes = new ReferenceSpectra(this.partitions, n, this.fft);
     this.foreground = new PartitionedFilter(this.partitions, n, this.fft);
     this.background = new PartitionedFilter(this.partitions, n, this.fft);
     this.estimator = new DelayEstimator((start, out) => this.readReference(start, out), { sampleRate: RATE, maxDelayMs });
@@ -152,6 +164,9 @@ export class EchoCanceller {
     this.out = new Float64Array(n);
     this.spec = new Float64Array(2 * n);
     this.frame = new Float64Array(2 * n);
+    this.shaped = new Float64Array(2 * n);
+    this.cubed = new Float64Array(2 * n);
+    this.y3 = new Float64Array(n);
     this.step = new Float64Array(n + 1);
     this.gains = new Float64Array(this.partitions);
     this.tailWeights = new Float64Array(this.partitions);
@@ -249,6 +264,8 @@ export class EchoCanceller {
     this.usualReference = 0;
     this.lateBlocks = 0;
     this.fdl.clear();
+    this.cubes.clear();
+    this.saturation?.reset();
     this.foreground.clear();
     this.background.clear();
     this.estimator.reset();
@@ -284,6 +301,10 @@ export class EchoCanceller {
     overlapSaveOutput(this.fft, spec, yb);
     this.foreground.filter(this.fdl, spec);
     overlapSaveOutput(this.fft, spec, yf);
+    if (this.saturation) {
+      this.foreground.filter(this.cubes, spec);
+      overlapSaveOutput(this.fft, spec, this.y3);
+    }
     let mic2 = 0;
     let echo2 = 0;
     let err2 = 0;
@@ -324,6 +345,7 @@ export class EchoCanceller {
     else if (decision.resetBackground) this.background.copyFrom(this.foreground);
     // Without its reference the block's error is echo the filter could not model: nothing to learn from.
     if (!decision.resetBackground && !late) this.adapt(decision.step);
+    if (this.saturation && !decision.doubleTalk && !decision.fallback && !late && echo2 > 1e-7 * n) this.saturation.adapt(ef, this.y3, yf);
 
     if (this.suppression) {
       this.referencePower();
@@ -407,22 +429,34 @@ export class EchoCanceller {
     const n = this.n;
     if (this.fdlNext !== start) {
       this.fdl.clear();
-      for (let p = this.partitions - 1; p >= 0; p--) {
-        this.readFrame(start - p * n);
-        this.fdl.push(this.frame);
-      }
+      this.cubes.clear();
+      for (let p = this.partitions - 1; p >= 0; p--) this.pushFrame(start - p * n);
     } else {
-      this.readFrame(start);
-      this.fdl.push(this.frame);
+      this.pushFrame(start);
       // Reference that arrived after the blocks it belongs to had been read: read those frames again.
       for (let p = 1; p < this.partitions; p++) {
         if (start - p * n - this.offset + n <= this.lateFrom) break;
-        this.readFrame(start - p * n);
-        this.fdl.replace(p, this.frame);
+        this.readShapedFrame(start - p * n);
+        this.fdl.replace(p, this.shaped);
+        if (this.saturation) this.cubes.replace(p, this.cubed);
       }
     }
     this.lateFrom = Infinity;
     this.fdlNext = start + n;
+  }
+
+  /** Adds the reference frame for the mic block at `blockStart` to the delay lines. */
+  private pushFrame(blockStart: number): void {
+    this.readShapedFrame(blockStart);
+    this.fdl.push(this.shaped);
+    if (this.saturation) this.cubes.push(this.cubed);
+  }
+
+  /** shaped ← the reference frame for the mic block at `blockStart` through the speaker model; cubed ← its cube. */
+  private readShapedFrame(blockStart: number): void {
+    this.readFrame(blockStart);
+    if (this.saturation) this.saturation.apply(this.frame, this.shaped, this.cubed);
+    else this.shaped.set(this.frame);
   }
 
   /** frame ← the reference for the mic block at `blockStart`: previous and current block, bulk delay applied. */
@@ -488,6 +522,7 @@ export class EchoCanceller {
   private deactivate(): void {
     this.active = false;
     this.fdl.clear();
+    this.cubes.clear();
     this.fdlNext = null;
   }
 }

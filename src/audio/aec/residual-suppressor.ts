@@ -19,6 +19,13 @@ const BAND = 8;
  */
 const STARTUP_COUPLING = 3;
 const STARTUP_FADE_BLOCKS = 60;
+/**
+ * The residual is assumed at least this share of the echo estimate (−15 dB). The leak is learnt as an average,
+ * and once the filter models the speaker's saturation the average is low, while the reverberation beyond the
+ * filter still comes through in quiet passages of a lively room: under a lower leak it was heard as speech
+ * (measured: bench:aec, VAD speech starts on echo alone).
+ */
+const LEAK_FLOOR = 0.03;
 
 /**
  * Residual echo suppression: what the linear filter leaves (the tail beyond it, the speaker's nonlinearity,
@@ -130,7 +137,7 @@ export class ResidualSuppressor {
     for (let k = 0; k < bins; k++) {
       const b = (k / BAND) | 0;
       // Until the band has been measured, assume the filter removes nothing.
-      const leak = this.leakDen[b]! > 0 ? this.leakNum[b]! / this.leakDen[b]! : 1;
+      const leak = this.leakDen[b]! > 0 ? Math.max(this.leakNum[b]! / this.leakDen[b]!, LEAK_FLOOR) : 1;
       const den = this.couplingDen[b]!;
       const coupling = Math.max(den > 0.05 * maxDen ? this.couplingNum[b]! / den : broadband, prior);
       const r = Math.max(Math.min(leak, 1) * py[k]!, this.tailDecay * this.residual[k]!);
