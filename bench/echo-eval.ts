@@ -17,7 +17,7 @@ import { CancellerGate, EchoGate } from '../src/audio/echo-gate.js';
 import type { AudioFrame } from '../src/audio/frame.js';
 import { roomImpulseResponse } from '../src/audio/room.js';
 import { holdReduction } from '../src/audio/sources/echo-cancelled.js';
-import { USER_SHARE, UserVerdicts } from '../src/audio/user-verdicts.js';
+import { UserVerdicts } from '../src/audio/user-verdicts.js';
 import { decodeWav, toPipeline } from '../src/audio/wav.js';
 import { configSchema } from '../src/config/index.js';
 import { PocketsphinxSpeechToText } from '../src/speech/stt-pocketsphinx.js';
@@ -215,7 +215,7 @@ export async function bargeIns(audio: Int16Array, played: Int16Array, aec: Pick<
       if (event.type === 'speech_end') onset = null;
       else if (event.type === 'speech_start') onset = event.timestampMs;
     }
-    if (onset !== null && verdicts.userShare(endMs - settings.conversation.bargeInMinMs) >= USER_SHARE) {
+    if (onset !== null && verdicts.mostlyUser(endMs - settings.conversation.bargeInMinMs)) {
       // The assistant would stop here; the evaluation goes on, and the next barge-in needs a new speech start.
       found.push(verdicts.userOnset(onset) ?? onset);
       onset = null;

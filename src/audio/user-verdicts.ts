@@ -1,5 +1,5 @@
 /** Share of recent microphone frames that must be the user's (not the echo) for speech to be theirs. */
-export const USER_SHARE = 0.6;
+const USER_SHARE = 0.6;
 
 interface Verdict {
   startMs: number;
@@ -26,6 +26,11 @@ export class UserVerdicts {
   userShare(sinceMs: number): number {
     const recent = this.verdicts.filter((v) => v.endMs > sinceMs);
     return recent.length === 0 ? 0 : recent.filter((v) => v.user).length / recent.length;
+  }
+
+  /** Were the frames ending after `sinceMs` mostly the user's? */
+  mostlyUser(sinceMs: number): boolean {
+    return this.userShare(sinceMs) >= USER_SHARE;
   }
 
   /**

@@ -327,8 +327,6 @@ describe('DoubleTalkDetector', () => {
   });
 });
 
-// ---- delay estimator -------------------------------------------------------------------------------------------
-
 describe('SpeakerSaturation', () => {
   /** Echo whose nonlinear part is `truth` × (the filter applied to x³), plus noise; returns the learnt coefficient. */
   function learn(truth: number, blocks = 400): number {
@@ -373,6 +371,8 @@ describe('SpeakerSaturation', () => {
     expect(saturation.coefficient).toBe(0);
   });
 });
+
+// ---- delay estimator -------------------------------------------------------------------------------------------
 
 describe('DelayEstimator', () => {
   /** Runs the estimator over a mic signal against `far`; returns the estimate at the end of each second. */

@@ -14,6 +14,9 @@ describe('UserVerdicts', () => {
     expect(v.userShare(80)).toBe(1);
     expect(v.userShare(0)).toBeCloseTo(0.6);
     expect(v.userShare(500)).toBe(0);
+    expect(v.mostlyUser(0)).toBe(true);
+    expect(v.mostlyUser(80)).toBe(true);
+    expect(verdicts('.....uuuuu').mostlyUser(0)).toBe(false);
   });
 
   it('keeps only the last keepMs of verdicts', () => {

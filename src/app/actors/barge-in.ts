@@ -1,7 +1,7 @@
 import { fromCallback } from 'xstate';
+import { UserVerdicts } from '../../audio/user-verdicts.js';
 import type { MachineEvent } from '../../states/events.js';
 import { streamNow, type Runtime } from '../runtime.js';
-import { USER_SHARE, UserVerdicts } from '../../audio/user-verdicts.js';
 import { reportFailure } from './report.js';
 
 /** How far back the wake word's verdicts reach (the phrase itself). */
@@ -42,12 +42,12 @@ export function bargeInDetector(rt: Runtime) {
         }
         // Speech that is mostly louder than the echo could be is the user; otherwise it is its own voice.
         const windowMs = endMs - rt.settings.bargeInMinMs;
-        if (undecidedOnsetMs !== null && !signal.aborted && verdicts.userShare(windowMs) >= USER_SHARE) {
+        if (undecidedOnsetMs !== null && !signal.aborted && verdicts.mostlyUser(windowMs)) {
           bargeIn(verdicts.userOnset(undecidedOnsetMs) ?? undecidedOnsetMs);
           return;
         }
         const [hit] = await rt.wake.process(frame);
-        if (hit && !signal.aborted && verdicts.userShare(endMs - WAKE_WINDOW_MS) >= USER_SHARE) {
+        if (hit && !signal.aborted && verdicts.mostlyUser(endMs - WAKE_WINDOW_MS)) {
           rt.cursor.lastWakeEndMs = hit.endMs;
           rt.cursor.lastWakeScore = hit.score;
           metrics.mark('bargeInOnset', hit.startMs);

@@ -301,10 +301,6 @@ export class EchoCanceller {
     overlapSaveOutput(this.fft, spec, yb);
     this.foreground.filter(this.fdl, spec);
     overlapSaveOutput(this.fft, spec, yf);
-    if (this.saturation) {
-      this.foreground.filter(this.cubes, spec);
-      overlapSaveOutput(this.fft, spec, this.y3);
-    }
     let mic2 = 0;
     let echo2 = 0;
     let err2 = 0;
@@ -339,13 +335,19 @@ export class EchoCanceller {
       ef.set(d);
       yf.fill(0);
     }
+    // The speaker model learns on echo alone, through the foreground that made this block's estimate.
+    const learning = !decision.doubleTalk && !decision.fallback && !late && echo2 > 1e-7 * n ? this.saturation : null;
+    if (learning) {
+      this.foreground.filter(this.cubes, spec);
+      overlapSaveOutput(this.fft, spec, this.y3);
+    }
     if (decision.resetForeground) this.foreground.clear();
     if (decision.clearBackground) this.background.clear();
     if (decision.copyToForeground) this.foreground.copyFrom(this.background);
     else if (decision.resetBackground) this.background.copyFrom(this.foreground);
     // Without its reference the block's error is echo the filter could not model: nothing to learn from.
     if (!decision.resetBackground && !late) this.adapt(decision.step);
-    if (this.saturation && !decision.doubleTalk && !decision.fallback && !late && echo2 > 1e-7 * n) this.saturation.adapt(ef, this.y3, yf);
+    learning?.adapt(ef, this.y3, yf);
 
     if (this.suppression) {
       this.referencePower();

@@ -20,8 +20,12 @@ const MAX = 0.1;
  */
 export class SpeakerSaturation {
   private a = 0;
-  /** Exponentially weighted Σy², Σy·c, Σc², Σe·y, Σe·c (y echo estimate, c filtered x³, e error). */
-  private readonly sums = new Float64Array(5);
+  /** Exponentially weighted sums over blocks (y echo estimate, c filtered x³, e error). */
+  private yy = 0;
+  private yc = 0;
+  private cc = 0;
+  private ey = 0;
+  private ec = 0;
 
   get coefficient(): number {
     return this.a;
@@ -48,28 +52,34 @@ export class SpeakerSaturation {
    * few hundred ms), and `a` takes only the part of the error that the filter's gain could not explain.
    */
   adapt(error: Float64Array, cubedEcho: Float64Array, echo: Float64Array): void {
-    const s = this.sums;
-    for (let k = 0; k < s.length; k++) s[k] = s[k]! * FORGET;
+    let yy = 0;
+    let yc = 0;
+    let cc = 0;
+    let ey = 0;
+    let ec = 0;
     for (let i = 0; i < error.length; i++) {
       const e = error[i]!;
       const y = echo[i]!;
       const c = cubedEcho[i]!;
-      s[0] = s[0]! + y * y;
-      s[1] = s[1]! + y * c;
-      s[2] = s[2]! + c * c;
-      s[3] = s[3]! + e * y;
-      s[4] = s[4]! + e * c;
+      yy += y * y;
+      yc += y * c;
+      cc += c * c;
+      ey += e * y;
+      ec += e * c;
     }
-    const [yy, yc, cc, ey, ec] = s as unknown as [number, number, number, number, number];
+    this.yy = FORGET * this.yy + yy;
+    this.yc = FORGET * this.yc + yc;
+    this.cc = FORGET * this.cc + cc;
+    this.ey = FORGET * this.ey + ey;
+    this.ec = FORGET * this.ec + ec;
     // The part of h∗x³ that is not a multiple of the echo estimate, and its share of the error.
-    const independent = cc - (yc * yc) / (yy + 1e-20);
-    if (independent <= 1e-6 * cc || independent <= 0) return;
-    const next = this.a + (STEP * (ec - (yc * ey) / (yy + 1e-20))) / independent;
+    const independent = this.cc - (this.yc * this.yc) / (this.yy + 1e-20);
+    if (independent <= 1e-6 * this.cc) return;
+    const next = this.a + (STEP * (this.ec - (this.yc * this.ey) / (this.yy + 1e-20))) / independent;
     this.a = next < MIN ? MIN : next > MAX ? MAX : next;
   }
 
   reset(): void {
-    this.a = 0;
-    this.sums.fill(0);
+    this.a = this.yy = this.yc = this.cc = this.ey = this.ec = 0;
   }
 }
