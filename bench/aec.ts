@@ -1,6 +1,6 @@
 /**
  * npm run bench:aec — the echo canceller on the evaluation sets of bench/echo-eval.ts (three seeds): echo return
- * loss enhancement and convergence on echo-only audio, barge-in on double talk (VAD on the cleaned
+ * loss enhancement and convergence on echo-only audio, barge-in on double talk (the barge-in VAD on the cleaned
  * signal), false barge-ins per 10 minutes of assistant speech, the interrupting command through the
  * embedded recognizer with and without the echo, and CPU. Writes its section of bench/RESULTS.md.
  */
@@ -98,14 +98,14 @@ async function main(): Promise<void> {
 ${erle.length} synthetic rooms (delay 10–200 ms, RT60 0.2–0.8 s, echo −12…−4 dB, a lightly clipping speaker, noise −60…−52 dBFS),
 ${(speechSeconds / 60).toFixed(0)} minutes of assistant speech (espeak-ng and flite voices); ${cases} double-talk cases with a user
 command (flite rms) at echo-to-speech ratios of 0 to +10 dB. The recognizer is the embedded one (pocketsphinx command
-grammar with its out-of-grammar rejection). Seeds ${SEEDS.join(', ')} (${ROOMS} rooms and ${DOUBLE_TALK} cases each); load average at start: ${load}.
+grammar with its out-of-grammar rejection); "without echo" is the user's command in the same room, its noise included. Seeds ${SEEDS.join(', ')} (${ROOMS} rooms and ${DOUBLE_TALK} cases each); load average at start: ${load}.
 
 | measure | with the canceller | raw microphone | target |
 |---|---|---|---|
 | ERLE after the first second, echo only (median; range) | **${median(erle).toFixed(1)} dB** (${Math.min(...erle).toFixed(1)}–${Math.max(...erle).toFixed(1)}) | 0 dB | ≥ 25 dB |
 | converged (start of the first 1.5 s with every 0.5 s window ≥ 20 dB down; median) | **${Number.isFinite(convergedMedian) ? `${convergedMedian.toFixed(0)} ms` : 'not in every room'}** (${converged.filter((c) => c <= 1000).length}/${converged.length} rooms within 1 s) | — | ≤ 1 s |
-| interruptions detected (VAD on the cleaned signal, ${settings.conversation.bargeInMinMs} ms minimum) | **${pct(heardWith, cases)}** | ${pct(heardWithout, cases)} | ≥ 95% |
-| false barge-ins per 10 min of assistant speech (VAD speech starts on the cleaned signal), echo only | **${per10Min(falseWith).toFixed(1)}** (${falseWith}) | ${per10Min(falseWithout).toFixed(1)} (${falseWithout}) | ≤ 1 |
+| interruptions detected (the barge-in VAD on the cleaned signal, ${settings.conversation.bargeInMinMs} ms minimum) | **${pct(heardWith, cases)}** | ${pct(heardWithout, cases)} | ≥ 95% |
+| false barge-ins per 10 min of assistant speech (the barge-in VAD's speech starts on the cleaned signal), echo only | **${per10Min(falseWith).toFixed(1)}** (${falseWith}) | ${per10Min(falseWithout).toFixed(1)} (${falseWithout}) | ≤ 1 |
 | interruptions the assistant takes (its barge-in detector: VAD + self-speech gate) | **${pct(takenWith, cases)}** | — | — |
 | barge-ins the assistant takes on its own voice per 10 min (VAD + self-speech gate), echo only | **${per10Min(falseGated).toFixed(1)}** (${falseGated}) | ${per10Min(falseGatedWithout).toFixed(1)} (${falseGatedWithout}), gate alone | — |
 | command transcribed as without echo, of the ${knownAlone} the recognizer gets alone: the reply talking on over all of it | **${pct(sameThrough, knownAlone)}** | ${pct(sameRaw, knownAlone)} | same |

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { VOICE_PRE_ROLL_MS } from '../src/app/actors/listener.js';
 import { EchoCanceller } from '../src/audio/aec/echo-canceller.js';
 import { RealFft } from '../src/audio/aec/fft.js';
-import { loadVoiceActivityDetector } from '../src/audio/detectors.js';
+import { loadBargeInVoiceActivityDetector } from '../src/audio/detectors.js';
 import { CancellerGate, EchoGate } from '../src/audio/echo-gate.js';
 import type { AudioFrame } from '../src/audio/frame.js';
 import { roomImpulseResponse } from '../src/audio/room.js';
@@ -114,12 +114,20 @@ export function echoOf(played: Int16Array, room: Room): Float64Array {
   const clip = room.clipAt * 32768;
   const driven = Float64Array.from(played, (s) => clip * Math.tanh(s / clip));
   const out = convolve(driven, taps, delay, played.length);
+  const noise = roomNoise(room, out.length);
+  for (let i = 0; i < out.length; i++) out[i]! += noise[i]!;
+  return out;
+}
+
+/** The room's background noise on the microphone, the same samples every call. */
+export function roomNoise(room: Room, length: number): Float64Array {
   const random = prng(room.seed * 7919);
-  const noise = 32768 * 10 ** (room.noiseDbfs / 20) * Math.sqrt(3);
+  const level = 32768 * 10 ** (room.noiseDbfs / 20) * Math.sqrt(3);
+  const out = new Float64Array(length);
   let pink = 0;
-  for (let i = 0; i < out.length; i++) {
+  for (let i = 0; i < length; i++) {
     pink = 0.97 * pink + 0.03 * (random() * 2 - 1) * 6; // a gentle low-pass: more rumble than hiss
-    out[i]! += noise * pink;
+    out[i] = level * pink;
   }
   return out;
 }
@@ -196,7 +204,7 @@ export interface CancelResult {
  */
 export async function bargeIns(audio: Int16Array, played: Int16Array, aec: Pick<CancelResult, 'erleDb'> | null, modelsDir: string): Promise<number[]> {
   const settings = configSchema.parse({});
-  const vad = await loadVoiceActivityDetector({ ...settings.vad, minSpeechMs: settings.conversation.bargeInMinMs }, modelsDir);
+  const vad = await loadBargeInVoiceActivityDetector(settings, modelsDir);
   const strict = new EchoGate({ echoGainDb: settings.conversation.echoGainDb, marginDb: settings.conversation.bargeInMarginDb });
   let held = 0;
   const gate = aec ? new CancellerGate(strict, { echoReductionAt: () => held }) : strict;
@@ -275,7 +283,7 @@ export interface DoubleTalkCase {
   /** Microphone: echo of the reply plus the user's command. */
   mic: Int16Array;
   played: Int16Array;
-  /** The user's command alone, with silence around it (what the recognizer should hear). */
+  /** The user's command in the room without the echo (its noise included), half a second either side: what the recognizer should hear. */
   nearAlone: Int16Array;
   /** The user's command as it reaches the microphone (on the microphone's timeline). */
   nearTrack: Float64Array;
@@ -301,8 +309,9 @@ export function doubleTalk(room: Room, random: () => number): DoubleTalkCase {
   const nearTrack = new Float64Array(echo.length);
   for (let i = 0; i < near.length && onset + i < nearTrack.length; i++) nearTrack[onset + i] = near[i]! * scale;
   const mic = echo.map((e, i) => e + nearTrack[i]!);
-  const nearAlone = new Int16Array(near.length + RATE);
-  for (let i = 0; i < near.length; i++) nearAlone[RATE / 2 + i] = Math.round(near[i]! * scale);
+  // The user in the same room without the echo: their words and the room's noise, with half a second either side.
+  const noise = roomNoise(room, echo.length);
+  const nearAlone = toInt16(Float64Array.from({ length: near.length + RATE }, (_, i) => (nearTrack[onset - RATE / 2 + i] ?? 0) + (noise[onset - RATE / 2 + i] ?? 0)));
   return { mic: toInt16(mic), played, nearAlone, nearTrack, room, command, onsetMs: (onset * 1000) / RATE, nearMs: (near.length * 1000) / RATE, echoToSpeechDb: esr };
 }
 
@@ -318,10 +327,9 @@ export function stoppedAt(c: DoubleTalkCase, atMs: number): { mic: Int16Array; p
   return { mic: toInt16(echo.map((e, i) => e + c.nearTrack[i]!)), played };
 }
 
-/** Speech starts the VAD reports (minimum duration as configured for barge-in), in ms. */
+/** Speech starts the barge-in VAD reports (no self-speech gate), in ms. */
 export async function speechStarts(audio: Int16Array, modelsDir: string): Promise<number[]> {
-  const settings = configSchema.parse({});
-  const vad = await loadVoiceActivityDetector({ ...settings.vad, minSpeechMs: settings.conversation.bargeInMinMs }, modelsDir);
+  const vad = await loadBargeInVoiceActivityDetector(configSchema.parse({}), modelsDir);
   const starts: number[] = [];
   for (let i = 0; i + FRAME <= audio.length; i += FRAME) {
     const frame: AudioFrame = { samples: audio.subarray(i, i + FRAME), sampleRate: RATE, timestampMs: (i * 1000) / RATE };

@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { defaultHistoryPath, HistoryStore } from '../agent/history-store.js';
 import type { JobQueueEvent } from '../agent/jobs/queue.js';
-import { loadVoiceActivityDetector, loadWakeWordDetector } from '../audio/detectors.js';
+import { loadBargeInVoiceActivityDetector, loadVoiceActivityDetector, loadWakeWordDetector } from '../audio/detectors.js';
 import { EchoCanceller } from '../audio/aec/echo-canceller.js';
 import { detectEchoCancellation } from '../audio/echo-cancel.js';
 import type { AudioSink } from '../audio/frame.js';
@@ -101,7 +101,7 @@ export class Daemon implements ControlTarget {
     const [wake, vad, bargeInVad] = await Promise.all([
       loadWakeWordDetector(config.wakeword, modelsDir, { cwd }),
       loadVoiceActivityDetector(config.vad, modelsDir),
-      loadVoiceActivityDetector({ ...config.vad, minSpeechMs: config.conversation.bargeInMinMs }, modelsDir),
+      loadBargeInVoiceActivityDetector(config, modelsDir),
     ]);
     this.history = new HistoryStore(defaultHistoryPath(env), { onWarning: (message) => log.log('warn', message) });
     const history = await this.history.load(config.agent.contextChars);

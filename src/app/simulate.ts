@@ -1,4 +1,4 @@
-import { loadVoiceActivityDetector, loadWakeWordDetector } from '../audio/detectors.js';
+import { loadBargeInVoiceActivityDetector, loadVoiceActivityDetector, loadWakeWordDetector } from '../audio/detectors.js';
 import { EchoCanceller } from '../audio/aec/echo-canceller.js';
 import { EchoRoom, type RoomOptions } from '../audio/room.js';
 import { PacedSink } from '../audio/sinks/paced.js';
@@ -42,7 +42,7 @@ export async function runSimulation(options: SimulationOptions): Promise<{ endMs
   const [wake, vad, bargeInVad] = await Promise.all([
     loadWakeWordDetector(config.wakeword, modelsDir, { cwd: options.cwd }),
     loadVoiceActivityDetector(config.vad, modelsDir),
-    loadVoiceActivityDetector({ ...config.vad, minSpeechMs: config.conversation.bargeInMinMs }, modelsDir),
+    loadBargeInVoiceActivityDetector(config, modelsDir),
   ]);
   let assistant: Assistant | undefined;
   const engines =

@@ -5,6 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bargeIns, cancel, doubleTalk, echoOnly, interruptionHeard, prng, randomRoom, speechStarts, stoppedAt, transcribe, utteranceAfterBargeIn } from '../../bench/echo-eval.js';
+import { loadVoiceActivityDetector } from '../../src/audio/detectors.js';
+import type { VoiceActivityDetector } from '../../src/audio/vad/index.js';
+import { configSchema } from '../../src/config/index.js';
 import { sharedModelsDir } from '../helpers/fixtures.js';
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -61,4 +64,35 @@ describe('the echo canceller on synthetic rooms', () => {
     expect(recognisedAlone).toBeGreaterThanOrEqual(3);
     expect(recognisedLived).toBeGreaterThanOrEqual(recognisedAlone - 1);
   });
+
+  it('takes a short "stop" seconds into the reply, which a VAD remembering the residue would miss', { timeout: 120_000 }, async () => {
+    const settings = configSchema.parse({});
+    // Cases of the evaluation set where a barge-in VAD that kept its memory all along heard no speech (found by search).
+    const seeds = [43, 93, 121];
+    let taken = 0;
+    let heardByRemembering = 0;
+    for (const seed of seeds) {
+      const random = prng(seed);
+      const c = doubleTalk(randomRoom(random, 100), random);
+      expect(c.command).toBe('stop');
+      const result = cancel(c.mic, c.played);
+      const near = (t: number) => t >= c.onsetMs - 300 && t <= c.onsetMs + 1000;
+      if ((await bargeIns(result.cleaned, c.played, result, sharedModelsDir)).some(near)) taken += 1;
+      const remembering = await loadVoiceActivityDetector({ ...settings.vad, minSpeechMs: settings.conversation.bargeInMinMs }, sharedModelsDir);
+      if ((await speechStartsOf(remembering, result.cleaned)).some(near)) heardByRemembering += 1;
+    }
+    console.log(`short "stop"s: ${seeds.length}, ${taken} taken, ${heardByRemembering} heard by a VAD that never forgets`);
+    expect(taken).toBe(seeds.length);
+    expect(heardByRemembering).toBeLessThanOrEqual(1);
+  });
 });
+
+async function speechStartsOf(vad: VoiceActivityDetector, audio: Int16Array): Promise<number[]> {
+  const starts: number[] = [];
+  for (let i = 0; i + 320 <= audio.length; i += 320) {
+    for (const event of await vad.process({ samples: audio.subarray(i, i + 320), sampleRate: 16_000, timestampMs: i / 16 })) {
+      if (event.type === 'speech_start') starts.push(event.timestampMs);
+    }
+  }
+  return starts;
+}
