@@ -18,6 +18,7 @@ import type { AudioFrame } from '../src/audio/frame.js';
 import { roomImpulseResponse } from '../src/audio/room.js';
 import { holdReduction } from '../src/audio/sources/echo-cancelled.js';
 import { UserVerdicts } from '../src/audio/user-verdicts.js';
+import type { VoiceActivityDetector } from '../src/audio/vad/index.js';
 import { decodeWav, toPipeline } from '../src/audio/wav.js';
 import { configSchema } from '../src/config/index.js';
 import { PocketsphinxSpeechToText } from '../src/speech/stt-pocketsphinx.js';
@@ -329,7 +330,11 @@ export function stoppedAt(c: DoubleTalkCase, atMs: number): { mic: Int16Array; p
 
 /** Speech starts the barge-in VAD reports (no self-speech gate), in ms. */
 export async function speechStarts(audio: Int16Array, modelsDir: string): Promise<number[]> {
-  const vad = await loadBargeInVoiceActivityDetector(configSchema.parse({}), modelsDir);
+  return speechStartsOf(await loadBargeInVoiceActivityDetector(configSchema.parse({}), modelsDir), audio);
+}
+
+/** Speech starts `vad` reports on the whole of `audio`, in ms. */
+export async function speechStartsOf(vad: VoiceActivityDetector, audio: Int16Array): Promise<number[]> {
   const starts: number[] = [];
   for (let i = 0; i + FRAME <= audio.length; i += FRAME) {
     const frame: AudioFrame = { samples: audio.subarray(i, i + FRAME), sampleRate: RATE, timestampMs: (i * 1000) / RATE };

@@ -4,9 +4,8 @@
  * regression fails. The full figures are in bench/RESULTS.md (npm run bench:aec).
  */
 import { describe, expect, it } from 'vitest';
-import { bargeIns, cancel, doubleTalk, echoOnly, interruptionHeard, prng, randomRoom, speechStarts, stoppedAt, transcribe, utteranceAfterBargeIn } from '../../bench/echo-eval.js';
+import { bargeIns, cancel, doubleTalk, echoOnly, interruptionHeard, prng, randomRoom, speechStarts, speechStartsOf, stoppedAt, transcribe, utteranceAfterBargeIn } from '../../bench/echo-eval.js';
 import { loadVoiceActivityDetector } from '../../src/audio/detectors.js';
-import type { VoiceActivityDetector } from '../../src/audio/vad/index.js';
 import { configSchema } from '../../src/config/index.js';
 import { sharedModelsDir } from '../helpers/fixtures.js';
 
@@ -86,13 +85,3 @@ describe('the echo canceller on synthetic rooms', () => {
     expect(heardByRemembering).toBeLessThanOrEqual(1);
   });
 });
-
-async function speechStartsOf(vad: VoiceActivityDetector, audio: Int16Array): Promise<number[]> {
-  const starts: number[] = [];
-  for (let i = 0; i + 320 <= audio.length; i += 320) {
-    for (const event of await vad.process({ samples: audio.subarray(i, i + 320), sampleRate: 16_000, timestampMs: i / 16 })) {
-      if (event.type === 'speech_start') starts.push(event.timestampMs);
-    }
-  }
-  return starts;
-}
