@@ -16,9 +16,9 @@ function scriptedModel(probabilities: number[]) {
 }
 
 const options: VadOptions = { startThreshold: 0.5, endThreshold: 0.35, minSpeechMs: 64, minSilenceMs: 96, paddingMs: 0 };
-const window = { samples: new Int16Array(VAD_WINDOW_SAMPLES), sampleRate: 16_000 };
+const silence = new Int16Array(VAD_WINDOW_SAMPLES);
 
-async function feed(vad: VoiceActivityDetector, windows: number, samples = window.samples) {
+async function feed(vad: VoiceActivityDetector, windows: number, samples = silence) {
   const events = [];
   for (let i = 0; i < windows; i++) events.push(...(await vad.process({ samples, sampleRate: 16_000, timestampMs: i * 32 })));
   return events;
