@@ -39,6 +39,7 @@ async function main(): Promise<void> {
   let knownAlone = 0;
   let sameThrough = 0;
   let sameStopped = 0;
+  let sameStoppedCleaned = 0;
   let sameRaw = 0;
   for (const seed of SEEDS) {
     const random = prng(seed);
@@ -65,26 +66,30 @@ async function main(): Promise<void> {
       const result = cancel(c.mic, c.played);
       const heard = await interruptionHeard(result.cleaned, c.onsetMs, modelsDir);
       if (heard) heardWith += 1;
-      const takenAt = (await bargeIns(result.cleaned, c.played, result, modelsDir)).find((t) => t >= c.onsetMs - 300 && t <= c.onsetMs + 1000);
-      if (takenAt !== undefined) takenWith += 1;
+      const taken = (await bargeIns(result.cleaned, c.played, result, modelsDir)).find((b) => b.onsetMs >= c.onsetMs - 300 && b.onsetMs <= c.onsetMs + 1000);
+      if (taken !== undefined) takenWith += 1;
       if (await interruptionHeard(c.mic, c.onsetMs, modelsDir)) heardWithout += 1;
       const alone = await transcribe(c.nearAlone);
-      const through = await transcribe(commandSegment(result.cleaned, c));
+      const through = await transcribe(commandSegment(result.forRecognizer, c));
       const raw = await transcribe(commandSegment(c.mic, c));
       // As the assistant lives it: it stops talking at the barge-in (or talks on if it never took it).
       let stopped = through;
-      if (takenAt !== undefined) {
-        const lived = stoppedAt(c, takenAt);
-        stopped = await transcribe(utteranceAfterBargeIn(cancel(lived.mic, lived.played).cleaned, c, takenAt));
+      let stoppedCleaned = await transcribe(commandSegment(result.cleaned, c));
+      if (taken !== undefined) {
+        const stoppedCase = stoppedAt(c, taken.decidedMs);
+        const lived = cancel(stoppedCase.mic, stoppedCase.played);
+        stopped = await transcribe(utteranceAfterBargeIn(lived.forRecognizer, c, taken.onsetMs));
+        stoppedCleaned = await transcribe(utteranceAfterBargeIn(lived.cleaned, c, taken.onsetMs));
       }
       if (alone !== '') {
         knownAlone += 1;
         if (through === alone) sameThrough += 1;
         if (stopped === alone) sameStopped += 1;
+        if (stoppedCleaned === alone) sameStoppedCleaned += 1;
         if (raw === alone) sameRaw += 1;
       }
       console.log(
-        `seed ${seed} double talk ${i + 1}: "${c.command}" at ESR ${c.echoToSpeechDb.toFixed(1)} dB → ${heard ? 'heard' : 'MISSED'}, ${takenAt !== undefined ? 'taken' : 'NOT TAKEN'}; alone "${alone}", cleaned "${through}", assistant stopped "${stopped}", raw "${raw}"`,
+        `seed ${seed} double talk ${i + 1}: "${c.command}" at ESR ${c.echoToSpeechDb.toFixed(1)} dB → ${heard ? 'heard' : 'MISSED'}, ${taken !== undefined ? `taken (decided ${(taken.decidedMs - c.onsetMs).toFixed(0)} ms in)` : 'NOT TAKEN'}; alone "${alone}", cleaned "${through}", assistant stopped "${stopped}" (from the VAD's stream "${stoppedCleaned}"), raw "${raw}"`,
       );
     }
   }
@@ -109,7 +114,8 @@ grammar with its out-of-grammar rejection); "without echo" is the user's command
 | interruptions the assistant takes (its barge-in detector: VAD + self-speech gate) | **${pct(takenWith, cases)}** | — | — |
 | barge-ins the assistant takes on its own voice per 10 min (VAD + self-speech gate), echo only | **${per10Min(falseGated).toFixed(1)}** (${falseGated}) | ${per10Min(falseGatedWithout).toFixed(1)} (${falseGatedWithout}), gate alone | — |
 | command transcribed as without echo, of the ${knownAlone} the recognizer gets alone: the reply talking on over all of it | **${pct(sameThrough, knownAlone)}** | ${pct(sameRaw, knownAlone)} | same |
-| … the same as the assistant lives it (it stops talking at the barge-in) | **${pct(sameStopped, knownAlone)}** | — | same |
+| … the same as the assistant lives it (it stops talking when it takes the barge-in) | **${pct(sameStopped, knownAlone)}** | — | same |
+| … the same, had the recognizer been given the VAD's stream (residual echo pushed under the room's noise) | ${pct(sameStoppedCleaned, knownAlone)} | — | — |
 | CPU s per audio s (median; max) | **${median(cpu).toFixed(4)}** (${Math.max(...cpu).toFixed(4)}) | — | ≤ 0.05 |
 `;
   console.log(section);

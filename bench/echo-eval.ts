@@ -177,24 +177,36 @@ export interface EchoOnlyResult {
 export function cancel(mic: Int16Array, played: Int16Array): CancelResult {
   const aec = new EchoCanceller({ blockSize: BLOCK });
   const cleaned = new Int16Array(mic.length);
+  const forRecognizer = new Int16Array(mic.length);
   const erleDb = new Float32Array(Math.ceil(mic.length / FRAME));
   const before = process.cpuUsage();
   for (let i = 0; i < mic.length; i += FRAME) {
     const ms = (i * 1000) / RATE;
     aec.playback(played.subarray(i, i + FRAME), ms);
-    cleaned.set(aec.process(mic.subarray(i, i + FRAME), ms), i);
+    cleaned.set(aec.process(mic.subarray(i, i + FRAME), ms, forRecognizer.subarray(i, i + FRAME)), i);
     erleDb[i / FRAME] = aec.stats.erleDb;
   }
   const used = process.cpuUsage(before);
   // Its output is its input delayed by one block: line the two up again for the measures.
-  return { cleaned: shiftBack(cleaned, BLOCK), cpuS: (used.user + used.system) / 1e6, erleDb };
+  return { cleaned: shiftBack(cleaned, BLOCK), forRecognizer: shiftBack(forRecognizer, BLOCK), cpuS: (used.user + used.system) / 1e6, erleDb };
 }
 
 export interface CancelResult {
+  /** For the VAD and the wake word. */
   cleaned: Int16Array;
+  /** The same prepared for the speech recognizer (the room's noise kept under the user's words). */
+  forRecognizer: Int16Array;
   cpuS: number;
   /** The canceller's ERLE (its stats) after each 20 ms frame. */
   erleDb: Float32Array;
+}
+
+/** A barge-in the assistant takes. */
+export interface BargeIn {
+  /** Where the user's words began, as the assistant found it: it transcribes from its pre-roll before this. */
+  onsetMs: number;
+  /** When the assistant decided to take it: the reply stops here. */
+  decidedMs: number;
 }
 
 /**
@@ -203,14 +215,14 @@ export interface CancelResult {
  * reduction (as src/app/assistant.ts and src/app/actors/barge-in.ts do). `aec`: the canceller's
  * per-frame ERLE, or null without a canceller.
  */
-export async function bargeIns(audio: Int16Array, played: Int16Array, aec: Pick<CancelResult, 'erleDb'> | null, modelsDir: string): Promise<number[]> {
+export async function bargeIns(audio: Int16Array, played: Int16Array, aec: Pick<CancelResult, 'erleDb'> | null, modelsDir: string): Promise<BargeIn[]> {
   const settings = configSchema.parse({});
   const vad = await loadBargeInVoiceActivityDetector(settings, modelsDir);
   const strict = new EchoGate({ echoGainDb: settings.conversation.echoGainDb, marginDb: settings.conversation.bargeInMarginDb });
   let held = 0;
   const gate = aec ? new CancellerGate(strict, { echoReductionAt: () => held }) : strict;
   const verdicts = new UserVerdicts(1000);
-  const found: number[] = [];
+  const found: BargeIn[] = [];
   let onset: number | null = null;
   for (let i = 0; i + FRAME <= audio.length; i += FRAME) {
     const frame = i / FRAME;
@@ -226,7 +238,7 @@ export async function bargeIns(audio: Int16Array, played: Int16Array, aec: Pick<
     }
     if (onset !== null && verdicts.mostlyUser(endMs - settings.conversation.bargeInMinMs)) {
       // The assistant would stop here; the evaluation goes on, and the next barge-in needs a new speech start.
-      found.push(verdicts.userOnset(onset) ?? onset);
+      found.push({ onsetMs: verdicts.userOnset(onset) ?? onset, decidedMs: endMs });
       onset = null;
     }
   }
@@ -317,8 +329,9 @@ export function doubleTalk(room: Room, random: () => number): DoubleTalkCase {
 }
 
 /**
- * The same case as the assistant really lives it: it stops talking when it takes the barge-in at
- * `atMs` (the reply fades out over 10 ms), so the echo ends there, reverberation and all.
+ * The same case as the assistant really lives it: it stops talking when it decides to take the barge-in,
+ * at `atMs` (the reply fades out over 10 ms; the sink drops what it has queued), so the echo ends there,
+ * reverberation and all. Until then the reply talks over the user's first sounds.
  */
 export function stoppedAt(c: DoubleTalkCase, atMs: number): { mic: Int16Array; played: Int16Array } {
   const stop = Math.round((atMs / 1000) * RATE);
@@ -362,8 +375,8 @@ export async function transcribe(audio: Int16Array): Promise<string> {
 }
 
 /**
- * What the assistant transcribes after taking the barge-in at `atMs` (the onset its VAD reported): from its
- * pre-roll before that onset to a little after the command.
+ * What the assistant transcribes after taking a barge-in whose words began at `atMs` (the onset it found):
+ * from its pre-roll before that onset to a little after the command.
  */
 export function utteranceAfterBargeIn(audio: Int16Array, c: DoubleTalkCase, atMs: number): Int16Array {
   const from = Math.max(0, Math.round(((atMs - VOICE_PRE_ROLL_MS) / 1000) * RATE));

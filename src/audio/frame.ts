@@ -4,9 +4,20 @@ export interface AudioFrame {
   sampleRate: number;
   /** Position of the first sample on the stream's own timeline, in milliseconds. */
   timestampMs: number;
+  /**
+   * The same audio as a speech recognizer should hear it, where a stage prepared it differently (same length):
+   * the echo canceller keeps the room's noise under the user's words here, and suppresses harder in `samples`.
+   */
+  forRecognizer?: Int16Array;
 }
 
 export const PIPELINE_RATE = 16_000;
+
+/** The frame a speech recognizer should be given: its `forRecognizer` audio when it has one. */
+export function recognizerFrame(frame: AudioFrame): AudioFrame {
+  if (!frame.forRecognizer) return frame;
+  return { samples: frame.forRecognizer, sampleRate: frame.sampleRate, timestampMs: frame.timestampMs };
+}
 
 export function durationMs(samples: number, sampleRate = PIPELINE_RATE): number {
   return (samples * 1000) / sampleRate;

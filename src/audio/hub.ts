@@ -30,6 +30,7 @@ export function trimFrom(frame: AudioFrame, fromMs: number): AudioFrame | null {
     samples: frame.samples.slice(skip),
     sampleRate: frame.sampleRate,
     timestampMs: frame.timestampMs + (skip * 1000) / frame.sampleRate,
+    ...(frame.forRecognizer ? { forRecognizer: frame.forRecognizer.slice(skip) } : {}),
   };
 }
 

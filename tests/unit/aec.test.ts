@@ -124,6 +124,8 @@ function makeScene(far: Int16Array, room: Room, nearEnd?: { speech: Int16Array; 
 interface Run {
   /** Output with the canceller's block of latency removed, so out[i] lines up with mic[i]. */
   out: Float64Array;
+  /** The output for the speech recognizer, lined up the same way. */
+  recognizer: Float64Array;
   raw: Int16Array;
   aec: EchoCanceller;
   cpuPerSecond: number;
@@ -140,6 +142,7 @@ function runScene(
 ): Run {
   const aec = new EchoCanceller(options);
   const raw = new Int16Array(scene.mic.length);
+  const rawRecognizer = new Int16Array(scene.mic.length);
   const piece = RATE / 10;
   const lead = Math.round((leadMs * RATE) / 1000);
   let played = 0;
@@ -153,7 +156,7 @@ function runScene(
       aec.playback(scene.far.subarray(played, played + piece), t0Ms + (played * 1000) / RATE);
       played += piece;
     }
-    const out = aec.process(scene.mic.subarray(pos, pos + len), t0Ms + (pos * 1000) / RATE);
+    const out = aec.process(scene.mic.subarray(pos, pos + len), t0Ms + (pos * 1000) / RATE, rawRecognizer.subarray(pos, pos + len));
     lengthsOk &&= out.length === len;
     raw.set(out, pos);
     pos += len;
@@ -162,8 +165,12 @@ function runScene(
   expect(lengthsOk).toBe(true);
   const n = 256;
   const out = new Float64Array(raw.length);
-  for (let i = 0; i + n < raw.length; i++) out[i] = raw[i + n]! / 32768;
-  return { out, raw, aec, cpuPerSecond: (used.user + used.system) / 1e6 / (raw.length / RATE) };
+  const recognizer = new Float64Array(raw.length);
+  for (let i = 0; i + n < raw.length; i++) {
+    out[i] = raw[i + n]! / 32768;
+    recognizer[i] = rawRecognizer[i + n]! / 32768;
+  }
+  return { out, recognizer, raw, aec, cpuPerSecond: (used.user + used.system) / 1e6 / (raw.length / RATE) };
 }
 
 /** ERLE (mic / output, dB) in 0.5 s windows from `fromSeconds`, over windows where the echo is above −45 dBFS. */
@@ -517,14 +524,60 @@ describe('EchoCanceller', () => {
     expect(after).toBeGreaterThan(35);
   });
 
+  for (const mutedStart of [false, true]) {
+    it(`gives the recognizer the words and the room, the echo taken down to the noise floor and no further${mutedStart ? ' (the microphone starting in digital silence)' : ''}`, () => {
+      const room = { delayMs: 80, rt60: 0.5, noiseDb: -55, seed: 5 };
+      const atSeconds = 6;
+      const scene = makeScene(farSpeech, room, { speech: nearSpeech, atSeconds, levelDb: -26 });
+      if (mutedStart) scene.mic.fill(0, 0, RATE / 2);
+      const { out, recognizer } = runScene(scene);
+      const noise = 10 ** (-55 / 20);
+      const a = atSeconds * RATE;
+      const b = a + nearSpeech.length;
+      // Echo alone after the first seconds: 20 ms windows where the echo is well above the noise.
+      const under = (x: Float64Array) => {
+        const levels: number[] = [];
+        for (let s = 2 * RATE; s + 320 < x.length - 512; s += 320) {
+          if ((s >= a - RATE / 2 && s < b + RATE / 2) || rms(scene.echo, s, s + 320) < 10 * noise) continue;
+          levels.push(db(rms(x, s, s + 320) / noise));
+        }
+        return median(levels);
+      };
+      const recognizerVsNoise = under(recognizer);
+      const cleanedVsNoise = under(out);
+      // Over the talker, both keep the words; the recognizer's copy does not lose more of them.
+      let keptCleaned = 0;
+      let keptRecognizer = 0;
+      let nearEnergy = 0;
+      for (let s = a; s < b; s += 256) {
+        if (rms(scene.near, s, s + 256) < 10 ** (-50 / 20)) continue;
+        keptCleaned += rms(out, s, s + 256) ** 2;
+        keptRecognizer += rms(recognizer, s, s + 256) ** 2;
+        nearEnergy += rms(scene.near, s, s + 256) ** 2;
+      }
+      console.log(
+        `AEC recognizer output: echo alone ${recognizerVsNoise.toFixed(1)} dB against the noise (cleaned ${cleanedVsNoise.toFixed(1)} dB); ` +
+          `near-end kept at ${(10 * Math.log10(keptRecognizer / nearEnergy)).toFixed(1)} dB (cleaned ${(10 * Math.log10(keptCleaned / nearEnergy)).toFixed(1)} dB)`,
+      );
+      // The echo goes down to the noise floor (the noise's quiet moments, some 6 dB under its mean), and no further.
+      expect(recognizerVsNoise).toBeGreaterThan(-9);
+      expect(recognizerVsNoise).toBeLessThan(-3);
+      expect(cleanedVsNoise).toBeLessThan(recognizerVsNoise - 4);
+      expect(keptRecognizer).toBeGreaterThanOrEqual(keptCleaned);
+      expect(Math.abs(10 * Math.log10(keptRecognizer / nearEnergy))).toBeLessThan(3);
+    });
+  }
+
   it('passes the microphone through untouched (one block late) when nothing was played', () => {
     const r = rng(7);
     const mic = Int16Array.from({ length: RATE * 3 }, () => Math.round((r() - 0.5) * 2000));
     const aec = new EchoCanceller();
     const out = new Int16Array(mic.length);
-    for (let s = 0; s < mic.length; s += 480) out.set(aec.process(mic.subarray(s, s + 480), s / 16), s);
+    const forRecognizer = new Int16Array(mic.length);
+    for (let s = 0; s < mic.length; s += 480) out.set(aec.process(mic.subarray(s, s + 480), s / 16, forRecognizer.subarray(s, s + 480)), s);
     expect(out.subarray(0, 256).every((v) => v === 0)).toBe(true);
     expect(differences(out.subarray(256), mic.subarray(0, mic.length - 256))).toBe(0);
+    expect(differences(forRecognizer, out)).toBe(0);
     expect(aec.stats).toEqual({ delayMs: null, erleDb: 0, doubleTalk: false, active: false, referenceLate: false });
   });
 
@@ -601,6 +654,7 @@ describe('EchoCanceller', () => {
     expect(() => new EchoCanceller({ sampleRate: 48_000 })).toThrow(/16000/);
     expect(() => new EchoCanceller({ blockSize: 300 })).toThrow(/power of two/);
     expect(() => new EchoCanceller({ tailMs: 0 })).toThrow(/tailMs/);
+    expect(() => new EchoCanceller().process(new Int16Array(320), 0, new Int16Array(160))).toThrow(/forRecognizer must hold 320 samples/);
   });
 
   it('stays within its CPU budget (60 s of echo)', () => {

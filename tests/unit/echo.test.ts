@@ -55,7 +55,7 @@ describe('CancellerGate', () => {
 });
 
 describe('EchoCancelledSource', () => {
-  it('cleans each frame, holds the echo reduction shown, drops it while the reference is late, and answers for past frames', async () => {
+  it('cleans each frame (and a copy for the recognizer), holds the echo reduction shown, drops it while the reference is late, and answers for past frames', async () => {
     // one second of 20 ms frames; the canceller's figures per frame are scripted
     const frames: AudioFrame[] = Array.from({ length: 50 }, (_, i) => ({ samples: tone(1000), sampleRate: 16_000, timestampMs: i * 20 }));
     const source: AudioSource = {
@@ -68,18 +68,22 @@ describe('EchoCancelledSource', () => {
     const canceller = {
       stats: script(0),
       playback: () => {},
-      process: (samples: Int16Array) => {
+      process: (samples: Int16Array, _atMs: number, forRecognizer?: Int16Array) => {
         canceller.stats = script(i++);
+        forRecognizer?.set(samples.map((v) => v >> 2));
         return samples.map((v) => v >> 1);
       },
     };
     const cleaned = new EchoCancelledSource(source, canceller);
-    const seen: { samples: Int16Array; reductionDb: number }[] = [];
-    for await (const frame of cleaned.frames(new AbortController().signal)) seen.push({ samples: frame.samples, reductionDb: cleaned.echoReductionAt(frame.timestampMs) });
+    const seen: { samples: Int16Array; forRecognizer?: Int16Array; reductionDb: number }[] = [];
+    for await (const frame of cleaned.frames(new AbortController().signal)) {
+      seen.push({ samples: frame.samples, forRecognizer: frame.forRecognizer, reductionDb: cleaned.echoReductionAt(frame.timestampMs) });
+    }
     // A consumer running behind asks after all the frames were cleaned: each frame keeps its own figure.
     expect(frames.map((f) => cleaned.echoReductionAt(f.timestampMs + 5))).toEqual(seen.map((s) => s.reductionDb));
     expect(cleaned.echoReductionAt(-20)).toBe(0);
     expect(seen[0]!.samples[3]).toBe(tone(1000)[3]! >> 1);
+    expect(seen[0]!.forRecognizer![3]).toBe(tone(1000)[3]! >> 2);
     expect(seen[9]!.reductionDb).toBe(30);
     // the measured figure fell to 0, the held one falls 2 dB per second of audio
     expect(seen[39]!.reductionDb).toBeCloseTo(30 - 2 * 0.6, 6);

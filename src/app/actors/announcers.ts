@@ -1,7 +1,6 @@
 import { fromPromise } from 'xstate';
 import { earcon, type EarconKind } from '../../audio/earcons.js';
-import { PIPELINE_RATE } from '../../audio/frame.js';
-import type { AudioFrame } from '../../audio/frame.js';
+import { PIPELINE_RATE, recognizerFrame, type AudioFrame } from '../../audio/frame.js';
 import type { ConfirmationAnswer, ConfirmationInput } from '../../states/machine.js';
 import type { Runtime } from '../runtime.js';
 import { streamNow } from '../runtime.js';
@@ -50,7 +49,7 @@ export function confirmation(rt: Runtime) {
     let heardSpeech = false;
     try {
       for await (const frame of rt.hub.frames(listening)) {
-        answer.push(frame);
+        answer.push(recognizerFrame(frame));
         const events = await rt.vad.process(frame);
         if (!heardSpeech && events.some((e) => e.type === 'speech_start')) {
           heardSpeech = true;

@@ -1,5 +1,5 @@
 import { fromCallback } from 'xstate';
-import type { AudioFrame } from '../../audio/frame.js';
+import { recognizerFrame, type AudioFrame } from '../../audio/frame.js';
 import { trimFrom } from '../../audio/hub.js';
 import type { ListenerCommand } from '../../states/events.js';
 import type { ListenerInput } from '../../states/machine.js';
@@ -36,7 +36,7 @@ export function listener(rt: Runtime) {
     const startUtterance = (onsetMs: number) => {
       for (const frame of beforeSpeech ?? []) {
         const kept = trimFrom(frame, onsetMs);
-        if (kept) utterance.push(kept);
+        if (kept) utterance.push(recognizerFrame(kept));
       }
       beforeSpeech = null;
     };
@@ -75,7 +75,7 @@ export function listener(rt: Runtime) {
         if (input.watchOnly) {
           // only the VAD listens here: the next turn's listener takes the audio from the onset
         } else if (beforeSpeech) beforeSpeech.push(frame);
-        else utterance.push(frame);
+        else utterance.push(recognizerFrame(frame));
         for (const event of await rt.vad.process(frame)) {
           if (signal.aborted) return;
           if (event.type === 'speech_start') {

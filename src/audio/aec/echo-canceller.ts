@@ -94,7 +94,9 @@ export class EchoCanceller {
   private pendingFill = 0;
   private pendingStart = 0;
   private nextIndex: number | null = null;
+  /** Output not yet returned: cleaned, and for the recognizer (the same length). */
   private readonly queue: Int16Array;
+  private readonly recognizerQueue: Int16Array;
   private queueLen = 0;
 
   /** Bulk delay in front of the filter, samples. */
@@ -117,6 +119,7 @@ export class EchoCanceller {
   private readonly ef: Float64Array;
   private readonly eb: Float64Array;
   private readonly out: Float64Array;
+  private readonly recognizerOut: Float64Array;
   private readonly spec: Float64Array;
   private readonly frame: Float64Array;
   private readonly shaped: Float64Array;
@@ -127,6 +130,7 @@ export class EchoCanceller {
   private readonly tailWeights: Float64Array;
   private readonly refPower: Float64Array;
   private readonly outBlock: Int16Array;
+  private readonly recognizerBlock: Int16Array;
 
   constructor(options: EchoCancellerOptions = {}) {
     if ((options.sampleRate ?? RATE) !== RATE) throw new RangeError(`the echo canceller runs at 16000 Hz only, got ${options.sampleRate}`);
@@ -155,6 +159,7 @@ export class EchoCanceller {
     this.chunkId = new Float64Array(RING / n).fill(-1);
     this.pending = new Int16Array(n);
     this.queue = new Int16Array(2 * n);
+    this.recognizerQueue = new Int16Array(2 * n);
     this.queueLen = n;
     this.d = new Float64Array(n);
     this.yf = new Float64Array(n);
@@ -162,6 +167,7 @@ export class EchoCanceller {
     this.ef = new Float64Array(n);
     this.eb = new Float64Array(n);
     this.out = new Float64Array(n);
+    this.recognizerOut = new Float64Array(n);
     this.spec = new Float64Array(2 * n);
     this.frame = new Float64Array(2 * n);
     this.shaped = new Float64Array(2 * n);
@@ -172,6 +178,7 @@ export class EchoCanceller {
     this.tailWeights = new Float64Array(this.partitions);
     this.refPower = new Float64Array(n + 1);
     this.outBlock = new Int16Array(n);
+    this.recognizerBlock = new Int16Array(n);
   }
 
   get stats(): EchoCancellerStats {
@@ -215,9 +222,16 @@ export class EchoCanceller {
     for (let c = Math.floor(from / n); c * n < end; c++) this.updateChunk(c);
   }
 
-  /** One microphone frame (16 kHz, any length); returns the cleaned samples, same length, delayed by `blockSize` samples. */
-  process(samples: Int16Array, timestampMs: number): Int16Array {
+  /**
+   * One microphone frame (16 kHz, any length); returns the cleaned samples, same length, delayed by `blockSize`
+   * samples. `forRecognizer` (same length), if given, gets the same audio prepared for a speech recognizer: residual
+   * echo is suppressed only down to the room's noise (see ResidualSuppressor).
+   */
+  process(samples: Int16Array, timestampMs: number, forRecognizer?: Int16Array): Int16Array {
     const n = this.n;
+    if (forRecognizer && forRecognizer.length !== samples.length) {
+      throw new RangeError(`forRecognizer must hold ${samples.length} samples, got ${forRecognizer.length}`);
+    }
     const index = Math.round((timestampMs * RATE) / 1000);
     // Frames are contiguous unless the timestamps jump (dropped audio): then re-anchor, or the echo would be
     // cancelled against the wrong reference. A sample's slack allows for timestamps rounded to the millisecond.
@@ -228,7 +242,7 @@ export class EchoCanceller {
     this.nextIndex += samples.length;
 
     const result = new Int16Array(samples.length);
-    let written = this.dequeue(result, 0);
+    let written = this.dequeue(result, forRecognizer, 0);
     let offset = 0;
     while (offset < samples.length) {
       const take = Math.min(samples.length - offset, n - this.pendingFill);
@@ -236,12 +250,13 @@ export class EchoCanceller {
       this.pendingFill += take;
       offset += take;
       if (this.pendingFill < n) break;
-      this.processBlock(this.pending, this.pendingStart, this.outBlock);
+      this.processBlock(this.pending, this.pendingStart, this.outBlock, this.recognizerBlock);
       this.pendingStart += n;
       this.pendingFill = 0;
       this.queue.set(this.outBlock, this.queueLen);
+      this.recognizerQueue.set(this.recognizerBlock, this.queueLen);
       this.queueLen += n;
-      written = this.dequeue(result, written);
+      written = this.dequeue(result, forRecognizer, written);
     }
     return result;
   }
@@ -255,6 +270,7 @@ export class EchoCanceller {
     this.pendingFill = 0;
     this.nextIndex = null;
     this.queue.fill(0);
+    this.recognizerQueue.fill(0);
     this.queueLen = this.n;
     this.offset = 0;
     this.fdlNext = null;
@@ -273,20 +289,23 @@ export class EchoCanceller {
     this.suppressor.reset();
   }
 
-  private dequeue(result: Int16Array, written: number): number {
+  private dequeue(result: Int16Array, forRecognizer: Int16Array | undefined, written: number): number {
     const take = Math.min(this.queueLen, result.length - written);
     result.set(this.queue.subarray(0, take), written);
+    forRecognizer?.set(this.recognizerQueue.subarray(0, take), written);
     this.queue.copyWithin(0, take, this.queueLen);
+    this.recognizerQueue.copyWithin(0, take, this.queueLen);
     this.queueLen -= take;
     return written + take;
   }
 
-  private processBlock(mic: Int16Array, start: number, result: Int16Array): void {
+  private processBlock(mic: Int16Array, start: number, result: Int16Array, recognizerResult: Int16Array): void {
     const n = this.n;
     const late = this.noteLateReference(start);
     if (!this.referenceAudible(start - this.maxDelay - (this.partitions + 1) * n, start + n)) {
       if (this.active) this.deactivate();
       result.set(mic);
+      recognizerResult.set(mic);
       return;
     }
     this.active = true;
@@ -351,16 +370,15 @@ export class EchoCanceller {
 
     if (this.suppression) {
       this.referencePower();
-      this.suppressor.process(ef, yf, this.refPower, this.out, decision.nearEnd);
+      this.suppressor.process(ef, yf, this.refPower, decision.nearEnd, this.out, this.recognizerOut);
+    } else {
+      this.out.set(ef);
+      this.recognizerOut.set(ef);
     }
-    else this.out.set(ef);
     let out2 = 0;
-    for (let i = 0; i < n; i++) {
-      const v = this.out[i]!;
-      out2 += v * v;
-      const s = Math.round(v * 32768);
-      result[i] = s > 32767 ? 32767 : s < -32768 ? -32768 : s;
-    }
+    for (let i = 0; i < n; i++) out2 += this.out[i]! * this.out[i]!;
+    toInt16(this.out, result);
+    toInt16(this.recognizerOut, recognizerResult);
     if (echo2 > 1e-7 * n && !decision.doubleTalk && !late) {
       this.erleMic = 0.97 * this.erleMic + mic2;
       this.erleOut = 0.97 * this.erleOut + out2;
@@ -526,6 +544,13 @@ export class EchoCanceller {
     this.fdl.clear();
     this.cubes.clear();
     this.fdlNext = null;
+  }
+}
+
+function toInt16(samples: Float64Array, out: Int16Array): void {
+  for (let i = 0; i < samples.length; i++) {
+    const s = Math.round(samples[i]! * 32768);
+    out[i] = s > 32767 ? 32767 : s < -32768 ? -32768 : s;
   }
 }
 

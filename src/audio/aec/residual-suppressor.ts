@@ -36,6 +36,13 @@ const LEAK_FLOOR = 0.03;
  * The gains come from a windowed 2N analysis of the error and the echo estimate, but are applied to the current
  * block as a minimum-phase FIR filter (made from the gains by the cepstrum, truncated to N taps) with overlap-add,
  * so the suppressor adds no latency beyond the canceller's block.
+ *
+ * It makes two outputs. The cleaned one, for the VAD and the wake word, pushes residual echo under the room's
+ * noise: a false barge-in costs the user the reply. The one for the speech recognizer takes no bin under the
+ * room's noise floor (the noise's quiet moments, as the minimum tracker finds them): the recognizer's models know
+ * speech in noise, and words with holes cut out of their spectrum, followed by a fluttering near-silence, were
+ * rejected. Measured on bench:aec (commands taken over the reply, transcribed as without the echo): 111 of 120
+ * from the cleaned output, 120 from this one; with the floor 6 dB higher (about the noise's mean level), 111.
  */
 export class ResidualSuppressor {
   private readonly n: number;
@@ -55,11 +62,15 @@ export class ResidualSuppressor {
   private readonly noise: Float64Array;
   private readonly gain: Float64Array;
   private readonly smoothGain: Float64Array;
+  private readonly recognizerGain: Float64Array;
+  private readonly smoothRecognizerGain: Float64Array;
+  private readonly spectrum: Float64Array;
   private readonly leakNum: Float64Array;
   private readonly leakDen: Float64Array;
   private readonly couplingNum: Float64Array;
   private readonly couplingDen: Float64Array;
   private readonly tail: Float64Array;
+  private readonly recognizerTail: Float64Array;
   private audibleBlocks = 0;
 
   constructor(
@@ -89,35 +100,43 @@ export class ResidualSuppressor {
     this.bufY = new Float64Array(2 * n);
     this.bufH = new Float64Array(2 * n);
     this.residual = new Float64Array(this.bins);
-    this.noise = new Float64Array(this.bins).fill(1e-9);
+    this.noise = new Float64Array(this.bins);
     this.gain = new Float64Array(this.bins);
     this.smoothGain = new Float64Array(this.bins).fill(1);
+    this.recognizerGain = new Float64Array(this.bins);
+    this.smoothRecognizerGain = new Float64Array(this.bins).fill(1);
+    this.spectrum = new Float64Array(2 * n);
     const bands = Math.ceil(this.bins / BAND);
     this.leakNum = new Float64Array(bands);
     this.leakDen = new Float64Array(bands);
     this.couplingNum = new Float64Array(bands);
     this.couplingDen = new Float64Array(bands);
     this.tail = new Float64Array(n);
+    this.recognizerTail = new Float64Array(n);
   }
 
   /**
-   * Suppresses residual echo in `error` (one block) given the echo estimate `echo` for the same block, into `out`.
+   * Suppresses residual echo in `error` (one block) given the echo estimate `echo` for the same block: into `out`
+   * for the VAD and the wake word, into `recognizerOut` for the speech recognizer (see the class comment).
    * `reference`: power spectrum (N + 1 bins) of the reference this block's echo comes from, delay and tail applied.
    * `nearEnd`: the user clearly talks: nothing is learnt, and residual echo is removed gently, sparing their words.
    * (Blocks the double-talk detector only suspects are learnt from: there the filter does worse on loud passages,
    * and the leak must cover them.)
    */
-  process(error: Float64Array, echo: Float64Array, reference: Float64Array, out: Float64Array, nearEnd: boolean): void {
-    const { n, bins } = this;
+  process(
+    error: Float64Array,
+    echo: Float64Array,
+    reference: Float64Array,
+    nearEnd: boolean,
+    out: Float64Array,
+    recognizerOut: Float64Array,
+  ): void {
+    const { bins } = this;
     this.analyse(error, echo);
     const pe = this.bufE;
     const py = this.bufY;
     // pe/py now hold per-bin powers in their first N + 1 entries.
-    for (let k = 0; k < bins; k++) {
-      const v = pe[k]!;
-      const nz = this.noise[k]!;
-      this.noise[k] = v < nz ? 0.7 * nz + 0.3 * v : nz * 1.005;
-    }
+    this.trackNoise(pe);
     if (!nearEnd) this.learnLeak(pe, py, reference);
     this.audibleBlocks++;
 
@@ -133,6 +152,7 @@ export class ResidualSuppressor {
     const prior = STARTUP_COUPLING * 10 ** (-this.audibleBlocks / STARTUP_FADE_BLOCKS);
     const broadband = Math.max(cd > 0 ? cn / cd : 0, prior);
     const g = this.gain;
+    const gr = this.recognizerGain;
     const over = nearEnd ? this.doubleTalkOver : this.over;
     for (let k = 0; k < bins; k++) {
       const b = (k / BAND) | 0;
@@ -146,26 +166,19 @@ export class ResidualSuppressor {
       this.residual[k] = r;
       const v = 1 - (over * r + rr) / (pe[k]! + 1e-20);
       g[k] = v > this.floor ? v : this.floor;
+      // The gain that leaves this bin at the room's noise floor.
+      const toNoise = Math.sqrt(this.noise[k]! / (pe[k]! + 1e-20));
+      gr[k] = Math.max(g[k]!, Math.min(toNoise, 1));
     }
-    const sg = this.smoothGain;
-    let prev = g[0]!;
-    for (let k = 0; k < bins; k++) {
-      const cur = g[k]!;
-      const next = k + 1 < bins ? g[k + 1]! : cur;
-      const f = 0.25 * prev + 0.5 * cur + 0.25 * next;
-      prev = cur;
-      sg[k] = 0.4 * sg[k]! + 0.6 * f;
-    }
+    smoothGains(g, this.smoothGain);
+    smoothGains(gr, this.smoothRecognizerGain);
 
-    this.minimumPhaseFilter(sg);
-    const buf = this.bufE;
-    buf.set(error);
-    buf.fill(0, n);
-    this.fft.forward(buf);
-    multiplySpectra(buf, this.bufH);
-    this.fft.inverse(buf);
-    for (let i = 0; i < n; i++) out[i] = buf[i]! + this.tail[i]!;
-    this.tail.set(buf.subarray(n));
+    const spectrum = this.spectrum;
+    spectrum.set(error);
+    spectrum.fill(0, this.n);
+    this.fft.forward(spectrum);
+    this.filter(spectrum, this.smoothGain, this.tail, out);
+    this.filter(spectrum, this.smoothRecognizerGain, this.recognizerTail, recognizerOut);
   }
 
   /** The echo path moved: forget the leak (suppress as if nothing were cancelled until it is measured again). */
@@ -180,11 +193,38 @@ export class ResidualSuppressor {
     this.errHist.fill(0);
     this.echoHist.fill(0);
     this.residual.fill(0);
-    this.noise.fill(1e-9);
+    this.noise.fill(0);
     this.smoothGain.fill(1);
+    this.smoothRecognizerGain.fill(1);
     this.pathChanged();
     this.tail.fill(0);
+    this.recognizerTail.fill(0);
     this.audibleBlocks = 0;
+  }
+
+  /**
+   * The room's noise floor per bin: a minimum tracker of the error (down at once toward dips, up 1.4 dB/s), starting
+   * from the first sound in the bin (the first block, before the echo has arrived or nearly, unless it was digital
+   * silence).
+   */
+  private trackNoise(pe: Float64Array): void {
+    for (let k = 0; k < this.bins; k++) {
+      const v = pe[k]!;
+      const nz = this.noise[k]!;
+      this.noise[k] = nz === 0 ? v : v < nz ? 0.7 * nz + 0.3 * v : nz * 1.005;
+    }
+  }
+
+  /** out ← the block in `spectrum` (forward transform of the zero-padded block) through the gains' minimum-phase filter. */
+  private filter(spectrum: Float64Array, gains: Float64Array, tail: Float64Array, out: Float64Array): void {
+    const n = this.n;
+    this.minimumPhaseFilter(gains);
+    const buf = this.bufE;
+    buf.set(spectrum);
+    multiplySpectra(buf, this.bufH);
+    this.fft.inverse(buf);
+    for (let i = 0; i < n; i++) out[i] = buf[i]! + tail[i]!;
+    tail.set(buf.subarray(n));
   }
 
   /** Windowed spectra of the last 2N samples of error and echo; leaves their powers in bufE/bufY[0..N]. */
@@ -267,6 +307,19 @@ export class ResidualSuppressor {
     for (let i = 0; i < n; i++) c[i] = c[i]! * this.taper[i]!;
     c.fill(0, n);
     this.fft.forward(c);
+  }
+}
+
+/** Smooths gains across frequency (1-2-1) and over time (60% new) into `smooth`, against musical noise. */
+function smoothGains(gains: Float64Array, smooth: Float64Array): void {
+  const bins = gains.length;
+  let prev = gains[0]!;
+  for (let k = 0; k < bins; k++) {
+    const cur = gains[k]!;
+    const next = k + 1 < bins ? gains[k + 1]! : cur;
+    const f = 0.25 * prev + 0.5 * cur + 0.25 * next;
+    prev = cur;
+    smooth[k] = 0.4 * smooth[k]! + 0.6 * f;
   }
 }
 

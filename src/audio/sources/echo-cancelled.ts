@@ -4,8 +4,11 @@ import type { AudioFrame, AudioSource } from '../frame.js';
 export interface EchoCancelling {
   /** Played audio whose first sample reached the speaker at `atMs` on the microphone's timeline. */
   playback(samples: Int16Array, atMs: number): void;
-  /** A microphone frame, cleaned of that audio's echo (same length and timestamp). */
-  process(samples: Int16Array, timestampMs: number): Int16Array;
+  /**
+   * A microphone frame, cleaned of that audio's echo (same length and timestamp); `forRecognizer`, if given, gets
+   * the same audio prepared for a speech recognizer.
+   */
+  process(samples: Int16Array, timestampMs: number, forRecognizer?: Int16Array): Int16Array;
   /** How much echo it currently removes (measured while only the assistant speaks). */
   readonly stats: { erleDb: number; referenceLate?: boolean };
 }
@@ -48,13 +51,14 @@ export class EchoCancelledSource implements AudioSource {
 
   async *frames(signal: AbortSignal): AsyncGenerator<AudioFrame, void, undefined> {
     for await (const frame of this.source.frames(signal)) {
-      const samples = this.canceller.process(frame.samples, frame.timestampMs);
+      const forRecognizer = new Int16Array(frame.samples.length);
+      const samples = this.canceller.process(frame.samples, frame.timestampMs, forRecognizer);
       const seconds = frame.samples.length / frame.sampleRate;
       const stats = this.canceller.stats;
       this.held = holdReduction(this.held, stats.erleDb, seconds);
       this.history.push({ startMs: frame.timestampMs, reductionDb: stats.referenceLate === true ? 0 : this.held });
       while (this.history.length > 1 && this.history[0]!.startMs < frame.timestampMs - HISTORY_MS) this.history.shift();
-      yield { ...frame, samples };
+      yield { ...frame, samples, forRecognizer };
     }
   }
 }
