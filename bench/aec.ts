@@ -89,7 +89,7 @@ async function main(): Promise<void> {
         if (raw === alone) sameRaw += 1;
       }
       console.log(
-        `seed ${seed} double talk ${i + 1}: "${c.command}" at ESR ${c.echoToSpeechDb.toFixed(1)} dB → ${heard ? 'heard' : 'MISSED'}, ${taken !== undefined ? `taken (decided ${(taken.decidedMs - c.onsetMs).toFixed(0)} ms in)` : 'NOT TAKEN'}; alone "${alone}", cleaned "${through}", assistant stopped "${stopped}" (from the VAD's stream "${stoppedCleaned}"), raw "${raw}"`,
+        `seed ${seed} double talk ${i + 1}: "${c.command}" at ESR ${c.echoToSpeechDb.toFixed(1)} dB → ${heard ? 'heard' : 'MISSED'}, ${taken !== undefined ? `taken (decided ${(taken.decidedMs - c.onsetMs).toFixed(0)} ms in)` : 'NOT TAKEN'}; alone "${alone}", reply talking on "${through}", assistant stopped "${stopped}" (from the VAD's stream "${stoppedCleaned}"), raw "${raw}"`,
       );
     }
   }
