@@ -72,15 +72,15 @@ async function main(): Promise<void> {
       const alone = await transcribe(c.nearAlone);
       const through = await transcribe(commandSegment(result.forRecognizer, c));
       const raw = await transcribe(commandSegment(c.mic, c));
-      // As the assistant lives it: it stops talking at the barge-in (or talks on if it never took it).
+      // As the assistant lives it: it stops talking when it takes the barge-in (or talks on if it never took it).
       let stopped = through;
-      let stoppedCleaned = await transcribe(commandSegment(result.cleaned, c));
+      let stoppedCleaned: string;
       if (taken !== undefined) {
         const stoppedCase = stoppedAt(c, taken.decidedMs);
         const lived = cancel(stoppedCase.mic, stoppedCase.played);
         stopped = await transcribe(utteranceAfterBargeIn(lived.forRecognizer, c, taken.onsetMs));
         stoppedCleaned = await transcribe(utteranceAfterBargeIn(lived.cleaned, c, taken.onsetMs));
-      }
+      } else stoppedCleaned = await transcribe(commandSegment(result.cleaned, c));
       if (alone !== '') {
         knownAlone += 1;
         if (through === alone) sameThrough += 1;

@@ -1,5 +1,5 @@
 import { createActor } from 'xstate';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { listener } from '../../src/app/actors/listener.js';
 import { TurnBook, type Runtime } from '../../src/app/runtime.js';
 import { recognizerFrame, type AudioFrame, type AudioSource } from '../../src/audio/frame.js';
@@ -49,19 +49,22 @@ describe('listener', () => {
     };
     const vad = new VoiceActivityDetector(model, { startThreshold: 0.5, endThreshold: 0.35, minSpeechMs: 64, minSilenceMs: 500, paddingMs: 0 });
     const transcribed: AudioFrame[] = [];
+    let transcribing = true;
     const stt: SpeechToText = {
       name: 'recording',
       async *transcribe(audio) {
         for await (const f of audio) transcribed.push(f);
+        transcribing = false;
         yield { type: 'final', text: 'ok' };
       },
     };
     const rt = { hub, vad, stt, turns: new TurnBook(), emit: () => {}, settings: { vadPaddingMs: 0 }, cursor: { lastWakeEndMs: 0, lastWakeScore: 0 } } as unknown as Runtime;
     const actor = createActor(listener(rt), { input: { turn: 1, mode: 'wake', fromMs: 0, watchOnly: false } }).start();
     await hub.start(new AbortController().signal);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // 40 frames of 320 samples are 25 VAD windows of 512.
+    await vi.waitFor(() => expect(heardByVad).toHaveLength(25));
     actor.send({ type: 'FINISH' });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await vi.waitFor(() => expect(transcribing).toBe(false));
     actor.stop();
 
     expect(heardByVad).toContain(1000);
